@@ -1,0 +1,178 @@
+//! Configuration: the [`Builder`] and the Kafka defaults it starts from.
+
+use std::env;
+use std::sync::Arc;
+
+use rdkafka::ClientConfig;
+
+use crate::producer::{self, KafkaProducer, Producer};
+use crate::relayer::{Relayer, Shared};
+use crate::topic::TopicNames;
+use crate::{Error, Result};
+
+/// The environment variable read for the brokers when none are configured.
+pub const BROKERS_ENV: &str = "KAFKA_BROKERS";
+
+/// The default maximum size of one message (key and JSON value), in bytes.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
+
+/// Room librdkafka needs beyond key and value for a message's framing, so
+/// that a message relayer accepts is never refused by librdkafka for size.
+const FRAMING_ALLOWANCE: usize = 1024;
+
+/// The producer settings relayer starts from, chosen for a log pipeline that
+/// must not lose or duplicate records and must not slow requests down.
+/// Any of them can be overridden with [`Builder::option`].
+pub const KAFKA_DEFAULTS: &[(&str, &str)] = &[
+    // No duplicates when librdkafka retries after a lost acknowledgement,
+    // and ordering per partition kept across retries.
+    ("enable.idempotence", "true"),
+    // A record counts as delivered once every in-sync replica has it.
+    ("acks", "all"),
+    // Wait up to 5 ms to batch messages: far fewer requests, invisible to users.
+    ("linger.ms", "5"),
+    // The queue bound: past 100,000 messages or 64 MiB, new messages are
+    // dropped and counted instead of growing memory during an outage.
+    ("queue.buffering.max.messages", "100000"),
+    ("queue.buffering.max.kbytes", "65536"),
+    // How long a message may wait for a broker (an outage) before it fails.
+    ("message.timeout.ms", "300000"),
+    ("client.id", "relayer"),
+];
+
+/// Configures a [`Relayer`]; see [`Relayer::builder`].
+///
+/// ```
+/// use relayer::Relayer;
+///
+/// let relayer = Relayer::builder("logging")
+///     .brokers("localhost:9092")
+///     .topic_prefix("prod_")
+///     .topic_suffix("_v1")
+///     .option("compression.type", "lz4")
+///     .build()?;
+/// assert_eq!(relayer.logging_topic(), "prod_logging_v1");
+/// assert_eq!(relayer.source(), "prod_logging_v1");
+/// # Ok::<(), relayer::Error>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    logging_topic: String,
+    brokers: Option<String>,
+    topic_prefix: String,
+    topic_suffix: String,
+    source: Option<String>,
+    options: Vec<(String, String)>,
+    producer: Option<Arc<dyn Producer>>,
+    max_message_bytes: usize,
+}
+
+impl Builder {
+    pub(crate) fn new(logging_topic: String) -> Self {
+        Self {
+            logging_topic,
+            brokers: None,
+            topic_prefix: String::new(),
+            topic_suffix: String::new(),
+            source: None,
+            options: Vec::new(),
+            producer: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// The Kafka bootstrap servers, e.g. `"kafka-1:9092,kafka-2:9092"`.
+    /// Without it, the `KAFKA_BROKERS` environment variable is read.
+    pub fn brokers(mut self, brokers: impl Into<String>) -> Self {
+        self.brokers = Some(brokers.into());
+        self
+    }
+
+    /// Put before every topic name, the logging topic's included.
+    pub fn topic_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.topic_prefix = prefix.into();
+        self
+    }
+
+    /// Put after every topic name, the logging topic's included.
+    pub fn topic_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.topic_suffix = suffix.into();
+        self
+    }
+
+    /// The `source` field of events and records; by default the logging
+    /// topic with prefix and suffix.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Any librdkafka producer option, passed through unchanged; it overrides
+    /// relayer's [defaults](KAFKA_DEFAULTS). TLS and SASL are configured this
+    /// way (with the `ssl` and `sasl` features).
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((key.into(), value.into()));
+        self
+    }
+
+    /// The largest message (key and JSON value) relayer hands to Kafka; a
+    /// larger event is refused with [`Error::MessageTooLarge`], and a larger
+    /// request record has lines dropped, with a marker line saying how many.
+    /// Keep it at or under the broker's `message.max.bytes`.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sends through this producer instead of a Kafka producer built from
+    /// the brokers, e.g. `relayer_test::MockProducer` in tests.
+    pub fn producer(mut self, producer: impl Producer) -> Self {
+        self.producer = Some(Arc::new(producer));
+        self
+    }
+
+    /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
+    /// (here or in `KAFKA_BROKERS`) nor a producer are given, and with
+    /// [`Error::InvalidTopic`] when the logging topic is not a legal name.
+    pub fn build(self) -> Result<Relayer> {
+        let topics = TopicNames::new(self.topic_prefix.clone(), self.topic_suffix.clone());
+        let logging_topic = topics.full(&self.logging_topic)?;
+        let producer = match producer::patched().or(self.producer.clone()) {
+            Some(producer) => producer,
+            None => Arc::new(KafkaProducer::new(&self.kafka_config()?)?),
+        };
+        let source = self.source.unwrap_or_else(|| logging_topic.clone());
+        Ok(Relayer::from_shared(Shared {
+            topics,
+            logging_topic,
+            source,
+            max_message_bytes: self.max_message_bytes,
+            producer,
+        }))
+    }
+
+    fn kafka_config(&self) -> Result<ClientConfig> {
+        let brokers = match &self.brokers {
+            Some(brokers) => brokers.clone(),
+            None => env::var(BROKERS_ENV).map_err(|_| {
+                Error::Config(format!(
+                    "no Kafka brokers: set them with `.brokers(\"host:9092\")` or the \
+                     {BROKERS_ENV} environment variable, or give a producer with `.producer(...)`"
+                ))
+            })?,
+        };
+        let mut config = ClientConfig::new();
+        for (key, value) in KAFKA_DEFAULTS {
+            config.set(*key, *value);
+        }
+        config.set("bootstrap.servers", brokers);
+        config.set(
+            "message.max.bytes",
+            (self.max_message_bytes + FRAMING_ALLOWANCE).to_string(),
+        );
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        Ok(config)
+    }
+}

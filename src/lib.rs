@@ -1,0 +1,55 @@
+//! Request-scoped log aggregation for Rust services on Kafka.
+//!
+//! During a request (HTTP or RPC), application code calls
+//! [`emit`](Relayer::emit) to send a domain event to Kafka at once, and
+//! [`log`](Relayer::log) to keep a log line. When the request ends, one
+//! aggregated, timestamped JSON record with all of them goes to a logging
+//! topic, so a log pipeline sees each request as one document. The wire
+//! format is the one of the Python relayer 1.x.
+//!
+//! - `relayer-axum` opens a scope per HTTP request (a tower layer).
+//! - [`relayed`] opens a scope per RPC call (an attribute).
+//! - [`Scope`] opens one for any other unit of work.
+//! - `relayer-test` gives a mock producer, an embedded broker and patching.
+//!
+//! ```
+//! use relayer::{Relayer, Scope, record::{Outcome, RpcDetails}};
+//!
+//! # fn main() -> relayer::Result<()> {
+//! let relayer = Relayer::builder("logging")
+//!     .brokers("localhost:9092") // or KAFKA_BROKERS
+//!     .topic_prefix("prod_")
+//!     .build()?;
+//!
+//! let scope = Scope::new(&relayer, None);
+//! scope.relayer().emit("thing_created", "v1", &serde_json::json!({"id": 1}))?;
+//! scope.relayer().log("info", "created a thing")?;
+//! scope.finish(Outcome::Ok, RpcDetails { service: "things::create", ..Default::default() });
+//! # Ok(()) }
+//! ```
+//!
+//! Requests never wait on Kafka: every call serializes, hands the message to
+//! librdkafka's bounded queue and returns. See the README for delivery
+//! guarantees and what happens when Kafka is down.
+
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod global;
+mod key;
+pub mod producer;
+pub mod record;
+mod relayer;
+mod scope;
+mod topic;
+
+pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS};
+pub use error::{Error, Result};
+pub use global::{install, installed};
+pub use key::PartitionKey;
+pub use relayer::Relayer;
+pub use scope::Scope;
+
+/// The rdkafka version relayer is built with, for custom producers.
+pub use rdkafka;

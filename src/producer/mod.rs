@@ -1,0 +1,73 @@
+//! Where messages go: the [`Producer`] trait, the Kafka implementation, and
+//! delivery accounting.
+
+mod kafka;
+mod patch;
+mod stats;
+
+use std::time::Duration;
+
+pub use kafka::KafkaProducer;
+#[doc(hidden)]
+pub use patch::patch_thread;
+pub(crate) use patch::patched;
+pub use stats::{DeliveryCounters, Stats};
+
+use crate::Error;
+
+/// One message, serialized, on its way to a topic.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The full topic name, prefix and suffix included.
+    pub topic: &'a str,
+    /// The key bytes; `None` lets Kafka spread messages over partitions.
+    pub key: Option<&'a [u8]>,
+    /// The JSON bytes of the message.
+    pub payload: &'a [u8],
+}
+
+/// Sends serialized messages to topics. [`KafkaProducer`] is the real one;
+/// `relayer_test::MockProducer` records messages for tests.
+///
+/// Implementations must never block in [`send`](Producer::send): hand the
+/// message to a queue and return, or refuse it with [`Error::QueueFull`].
+///
+/// ```
+/// use std::time::Duration;
+/// use relayer::producer::{DeliveryCounters, Message, Producer, Stats};
+///
+/// /// Prints every message instead of sending it.
+/// #[derive(Default)]
+/// struct Stdout(DeliveryCounters);
+///
+/// impl Producer for Stdout {
+///     fn send(&self, message: Message<'_>) -> relayer::Result<()> {
+///         println!("{}: {}", message.topic, String::from_utf8_lossy(message.payload));
+///         self.0.produced();
+///         self.0.delivered();
+///         Ok(())
+///     }
+///     fn flush(&self, _timeout: Duration) -> relayer::Result<()> {
+///         Ok(())
+///     }
+///     fn stats(&self) -> Stats {
+///         self.0.snapshot(0)
+///     }
+/// }
+///
+/// let relayer = relayer::Relayer::builder("logging").producer(Stdout::default()).build()?;
+/// relayer.emit("greeting", "hello", "world")?;
+/// assert_eq!(relayer.stats().delivered, 1);
+/// # Ok::<(), relayer::Error>(())
+/// ```
+pub trait Producer: Send + Sync + 'static {
+    /// Hands one message over without waiting for its delivery.
+    fn send(&self, message: Message<'_>) -> Result<(), Error>;
+
+    /// Waits until every message handed over so far is delivered or failed,
+    /// for at most `timeout`. Blocks the calling thread.
+    fn flush(&self, timeout: Duration) -> Result<(), Error>;
+
+    /// A snapshot of the delivery counters.
+    fn stats(&self) -> Stats;
+}

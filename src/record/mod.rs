@@ -1,0 +1,22 @@
+//! The JSON records relayer writes, as serde types.
+//!
+//! The wire format is the Python relayer 1.x one, so existing consumers keep
+//! working: [`Event`] envelopes on event topics, [`LogLine`]s inside records,
+//! and one [`Record`] per request ([`HttpDetails`]) or RPC call
+//! ([`RpcDetails`]) on the logging topic.
+
+mod event;
+mod log_line;
+mod outcome;
+mod request;
+mod timestamp;
+
+pub use event::Event;
+pub use log_line::LogLine;
+pub use outcome::Outcome;
+pub use request::{HttpDetails, Record, RpcDetails};
+pub use timestamp::Timestamp;
+
+/// A line of a record (an event envelope or a log line), serialized once when
+/// it was emitted or logged and embedded verbatim in the record.
+pub type Line = Box<serde_json::value::RawValue>;

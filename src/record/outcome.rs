@@ -1,0 +1,35 @@
+use serde::Serialize;
+
+/// How a request or call ended.
+///
+/// ```
+/// assert_eq!(serde_json::to_string(&relayer::record::Outcome::BodyError).unwrap(), r#""body_error""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It ran to the end (whatever the status or result).
+    Ok,
+    /// An RPC function returned `Err`.
+    Error,
+    /// The handler panicked.
+    Panicked,
+    /// The client went away, or the future was dropped, before the end.
+    Cancelled,
+    /// The response body failed while it was being sent.
+    BodyError,
+}
+
+impl Outcome {
+    /// The name written in records, e.g. `"body_error"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Panicked => "panicked",
+            Outcome::Cancelled => "cancelled",
+            Outcome::BodyError => "body_error",
+        }
+    }
+}

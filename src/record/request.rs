@@ -1,0 +1,64 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Line, Outcome, Timestamp};
+
+/// The one record written to the logging topic when a request or call ends:
+/// the fields every scope has, the `details` of its kind ([`HttpDetails`] or
+/// [`RpcDetails`]), and its lines in call order.
+#[derive(Debug, Serialize)]
+pub struct Record<'a, D> {
+    /// As configured; by default the logging topic.
+    pub source: &'a str,
+    /// The logging topic, prefix and suffix included.
+    pub logging_topic: &'a str,
+    /// When the request or call started.
+    pub date: Timestamp,
+    /// The request id, shared by every event of the request.
+    pub request_id: &'a str,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What is specific to HTTP requests or RPC calls.
+    #[serde(flatten)]
+    pub details: D,
+    /// Every emitted event envelope and log line, in call order.
+    pub lines: &'a [Line],
+}
+
+/// The fields of an HTTP request record.
+#[derive(Debug, Default, Serialize)]
+pub struct HttpDetails<'a> {
+    /// The request method, e.g. `GET`.
+    pub method: &'a str,
+    /// The request path, without the query string.
+    pub path: &'a str,
+    /// The query string without `?`, with redacted parameters masked.
+    pub query_string: Option<&'a str>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+    /// `X-Real-IP`, else the peer address when known.
+    pub remote_addr: Option<&'a str>,
+    /// The `X-Forwarded-For` header.
+    pub x_forwarded_for: Option<&'a str>,
+    /// The response status code.
+    pub status: u16,
+    /// `Content-Length` of the response, else the body bytes actually sent.
+    pub content_length: u64,
+    /// Milliseconds from the start of the request to the end of its body.
+    pub request_time: f64,
+    /// Extra request headers chosen by configuration (lowercase names).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<&'a str, &'a str>,
+}
+
+/// The fields of an RPC call record.
+#[derive(Debug, Default, Serialize)]
+pub struct RpcDetails<'a> {
+    /// The qualified name of the service method, e.g. `Greeter::say_hello`.
+    pub service: &'a str,
+    /// Milliseconds the call took.
+    pub service_time: f64,
+    /// The error's text when the function returned `Err`.
+    pub error: Option<&'a str>,
+}

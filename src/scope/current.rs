@@ -1,0 +1,65 @@
+//! The task-local current relayer, so code deep in the call stack reaches
+//! the request's relayer without being passed a handle.
+
+use std::future::Future;
+
+use tokio::task::futures::TaskLocalFuture;
+
+use crate::Relayer;
+use crate::global;
+
+tokio::task_local! {
+    static CURRENT: Relayer;
+}
+
+impl Relayer {
+    /// The relayer of the current request or RPC call, else the one
+    /// [installed](crate::install) for the process, else `None`.
+    ///
+    /// Inside a request this is the request's bound relayer: what it emits
+    /// and logs goes into that request's record.
+    ///
+    /// ```
+    /// fn third_party_code() {
+    ///     if let Some(relayer) = relayer::Relayer::current() {
+    ///         let _ = relayer.info("deep in the call stack");
+    ///     }
+    /// }
+    /// # third_party_code();
+    /// ```
+    pub fn current() -> Option<Relayer> {
+        CURRENT
+            .try_with(Relayer::clone)
+            .ok()
+            .or_else(|| global::installed().cloned())
+    }
+
+    /// Runs `future` with this relayer as [`Relayer::current`], like
+    /// `tracing::Instrument`. Use it to carry a request into a spawned task:
+    ///
+    /// ```
+    /// # async fn handler(relayer: relayer::Relayer) {
+    /// tokio::spawn(relayer.instrument(async {
+    ///     let _ = relayer::Relayer::current().unwrap().info("from a spawned task");
+    /// }));
+    /// # }
+    /// ```
+    pub fn instrument<F: Future>(&self, future: F) -> TaskLocalFuture<Relayer, F> {
+        CURRENT.scope(self.clone(), future)
+    }
+
+    /// Runs `f` with this relayer as [`Relayer::current`], like
+    /// `tracing::Span::in_scope`; for synchronous code and blocking threads.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), f)
+    }
+
+    /// The current request's relayer, only when there is one (no fallback
+    /// to the installed relayer).
+    pub(crate) fn current_scoped() -> Option<Relayer> {
+        CURRENT
+            .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
+            .ok()
+            .flatten()
+    }
+}
