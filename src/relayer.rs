@@ -140,7 +140,9 @@ impl Relayer {
         })?;
         match &self.scope {
             Some(scope) => scope.keep(line),
-            None => tracing::debug!(target: "relayer", line = line.get(), "log line outside a request"),
+            None => {
+                tracing::debug!(target: "relayer", line = line.get(), "log line outside a request")
+            }
         }
         Ok(())
     }

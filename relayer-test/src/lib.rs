@@ -1,1 +1,34 @@
-//! placeholder
+//! Test support for relayer.
+//!
+//! - [`MockProducer`]: records what would have been sent, per topic, to
+//!   assert on; can be told to fail.
+//! - [`patch`]: makes relayers built by the application's own code use a
+//!   mock, without changing that code.
+//! - [`EmbeddedBroker`]: librdkafka's mock cluster, a real Kafka-protocol
+//!   broker on 127.0.0.1 inside the process, with faults to inject; and a
+//!   [`Consumer`] that reads topics back.
+//!
+//! ```
+//! use relayer::Relayer;
+//! use relayer_test::MockProducer;
+//!
+//! let mock = MockProducer::new();
+//! let relayer = Relayer::builder("logging").producer(mock.clone()).build()?;
+//! relayer.emit("order", "created", &serde_json::json!({"id": 1}))?;
+//! assert_eq!(mock.json("order")[0]["event_subtype"], "created");
+//! # Ok::<(), relayer::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod broker;
+mod consumer;
+mod message;
+mod mock;
+mod patch;
+
+pub use broker::EmbeddedBroker;
+pub use consumer::{Consumer, ReadError};
+pub use message::Message;
+pub use mock::MockProducer;
+pub use patch::{PatchGuard, patch};

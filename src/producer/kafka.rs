@@ -5,7 +5,9 @@ use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{DeliveryCounters, Message, Producer, Stats};
@@ -94,10 +96,12 @@ impl Producer for KafkaProducer {
     fn flush(&self, timeout: Duration) -> Result<(), Error> {
         match self.producer.flush(timeout) {
             Ok(()) => Ok(()),
-            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => Err(Error::FlushTimeout {
-                timeout,
-                pending: self.queued() as usize,
-            }),
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                Err(Error::FlushTimeout {
+                    timeout,
+                    pending: self.queued() as usize,
+                })
+            }
             Err(error) => Err(Error::Kafka(error)),
         }
     }

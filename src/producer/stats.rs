@@ -73,7 +73,9 @@ impl DeliveryCounters {
         #[cfg(feature = "metrics")]
         metrics::counter!("relayer_messages_failed_total").increment(1);
         let error = error.to_string();
-        self.warn(|| tracing::warn!(target: "relayer", topic, error, failed, "message delivery failed"));
+        self.warn(
+            || tracing::warn!(target: "relayer", topic, error, failed, "message delivery failed"),
+        );
         let mut last_errors = self.last_errors.lock().unwrap_or_else(|e| e.into_inner());
         last_errors.insert(topic.to_owned(), error);
     }
@@ -120,7 +122,10 @@ mod tests {
         counters.failed("orders", &"broker down");
         counters.dropped("orders");
         let stats = counters.snapshot(0);
-        assert_eq!((stats.produced, stats.delivered, stats.failed, stats.dropped), (2, 1, 1, 1));
+        assert_eq!(
+            (stats.produced, stats.delivered, stats.failed, stats.dropped),
+            (2, 1, 1, 1)
+        );
         assert_eq!(stats.last_errors["orders"], "broker down");
     }
 }

@@ -154,7 +154,8 @@ fn truncate(lines: &mut Vec<Line>, budget: usize) {
         .count();
     let dropped = lines.len() - kept;
     lines.truncate(kept);
-    let message = format!("{dropped} lines dropped to fit the record into the maximum message size");
+    let message =
+        format!("{dropped} lines dropped to fit the record into the maximum message size");
     let marker = to_raw_value(&LogLine {
         log_level: "warning",
         payload: &serde_json::json!({ "message": message, "dropped_lines": dropped }),
