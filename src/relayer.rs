@@ -194,6 +194,35 @@ impl Relayer {
         self.shared.producer.stats()
     }
 
+    /// Flushes for at most `timeout` and returns the final counters, for a
+    /// service that is stopping: `queued` messages were not delivered in
+    /// time and `failed` ones could not be delivered at all; both are also
+    /// reported through `tracing::warn!`. Blocks the calling thread.
+    ///
+    /// ```no_run
+    /// # async fn serve() {}
+    /// # fn main() -> relayer::Result<()> {
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// // after the server's graceful shutdown:
+    /// let stats = relayer.shutdown(std::time::Duration::from_secs(10));
+    /// assert_eq!(stats.queued, 0, "everything queued was delivered or failed");
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> Stats {
+        let flushed = self.flush(timeout);
+        let stats = self.stats();
+        if flushed.is_err() || stats.failed > 0 {
+            tracing::warn!(
+                target: "relayer",
+                not_delivered_in_time = stats.queued,
+                failed = stats.failed,
+                dropped = stats.dropped,
+                "relayer shut down with messages not delivered"
+            );
+        }
+        stats
+    }
+
     fn emit_event<P: Serialize + ?Sized>(
         &self,
         event_type: &str,

@@ -72,6 +72,22 @@ impl KafkaProducer {
     }
 }
 
+/// librdkafka purges its queue when the producer is dropped; give queued
+/// messages a last chance instead, for services that never call `shutdown`.
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Drop for KafkaProducer {
+    fn drop(&mut self) {
+        if self.queued() > 0 && self.producer.flush(DROP_FLUSH_TIMEOUT).is_err() {
+            tracing::warn!(
+                target: "relayer",
+                lost = self.queued(),
+                "producer dropped with messages not delivered; call `Relayer::shutdown` before exit"
+            );
+        }
+    }
+}
+
 impl Producer for KafkaProducer {
     fn send(&self, message: Message<'_>) -> Result<(), Error> {
         let mut record = BaseRecord::<[u8], [u8]>::to(message.topic).payload(message.payload);

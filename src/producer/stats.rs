@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 /// A snapshot of what happened to the messages handed to a producer.
 ///
-/// Once everything is flushed, `produced == delivered + failed`; while
-/// messages are in flight, `produced == delivered + failed + queued`.
-/// Messages refused because the queue was full are `dropped`, never produced.
+/// Every message is accounted for:
+/// `produced == delivered + failed + dropped + queued`; once a flush has
+/// succeeded, `queued` is 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Messages accepted into the producer's queue.
+    /// Messages handed to the producer.
     pub produced: u64,
     /// Messages the broker acknowledged.
     pub delivered: u64,
@@ -33,7 +33,9 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 ///
 /// Producer implementations count with it so that [`Stats`] mean the same
 /// for every producer. With the `metrics` feature, every count also goes to
-/// the `metrics` facade as `relayer_messages_{produced,delivered,failed,dropped}_total`.
+/// the `metrics` facade: the counters
+/// `relayer_messages_{produced,delivered,failed,dropped}_total` and the gauge
+/// `relayer_queue_depth` (messages produced and not yet delivered or failed).
 #[derive(Debug, Default)]
 pub struct DeliveryCounters {
     produced: AtomicU64,
@@ -47,6 +49,12 @@ pub struct DeliveryCounters {
 impl DeliveryCounters {
     /// A message was accepted into the queue.
     pub fn produced(&self) {
+        self.count_produced();
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("relayer_queue_depth").increment(1.0);
+    }
+
+    fn count_produced(&self) {
         self.produced.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
         metrics::counter!("relayer_messages_produced_total").increment(1);
@@ -56,11 +64,16 @@ impl DeliveryCounters {
     pub fn delivered(&self) {
         self.delivered.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::counter!("relayer_messages_delivered_total").increment(1);
+        {
+            metrics::counter!("relayer_messages_delivered_total").increment(1);
+            metrics::gauge!("relayer_queue_depth").decrement(1.0);
+        }
     }
 
-    /// A message to `topic` was refused because the queue was full.
+    /// A message to `topic` was refused because the queue was full (it
+    /// counts as produced and dropped).
     pub fn dropped(&self, topic: &str) {
+        self.count_produced();
         let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
         #[cfg(feature = "metrics")]
         metrics::counter!("relayer_messages_dropped_total").increment(1);
@@ -71,7 +84,10 @@ impl DeliveryCounters {
     pub fn failed(&self, topic: &str, error: &dyn Display) {
         let failed = self.failed.fetch_add(1, Relaxed) + 1;
         #[cfg(feature = "metrics")]
-        metrics::counter!("relayer_messages_failed_total").increment(1);
+        {
+            metrics::counter!("relayer_messages_failed_total").increment(1);
+            metrics::gauge!("relayer_queue_depth").decrement(1.0);
+        }
         let error = error.to_string();
         self.warn(
             || tracing::warn!(target: "relayer", topic, error, failed, "message delivery failed"),
@@ -82,8 +98,6 @@ impl DeliveryCounters {
 
     /// The counters, with `queued` messages still in flight.
     pub fn snapshot(&self, queued: u64) -> Stats {
-        #[cfg(feature = "metrics")]
-        metrics::gauge!("relayer_queue_depth").set(queued as f64);
         Stats {
             produced: self.produced.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
