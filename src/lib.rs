@@ -34,6 +34,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod config;
 mod error;
 mod global;

@@ -1,1 +1,106 @@
-//! placeholder
+//! The tower layer of [relayer]: one aggregated record per HTTP request on
+//! Kafka, for axum, tonic, hyper and any `tower::Service` of `http` requests.
+//!
+//! [`RelayerLayer`] opens a [`relayer::Scope`] for each request and hands the
+//! request's [`Relayer`](relayer::Relayer) to the code that serves it: as an
+//! axum extractor (`relayer: Relayer` in a handler's arguments), in the
+//! request's extensions, and as [`Relayer::current`](relayer::Relayer::current)
+//! for code deep in the call stack. What that code emits and logs goes into
+//! the request's record, which is written to the logging topic once the
+//! response body has been sent in full, so the record of a streaming
+//! response covers the whole stream.
+//!
+//! ```
+//! use axum::{Json, Router, routing::post};
+//! use relayer::Relayer;
+//! use relayer_axum::RelayerLayer;
+//! use serde_json::{Value, json};
+//!
+//! async fn create(relayer: Relayer, Json(thing): Json<Value>) -> Result<Json<Value>, String> {
+//!     relayer.emit("thing_created", "v1", &thing).map_err(|e| e.to_string())?;
+//!     relayer.info("created a thing").map_err(|e| e.to_string())?;
+//!     Ok(Json(json!({ "created": thing })))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = relayer_test::MockProducer::new();
+//! let relayer = Relayer::builder("logging")
+//!     .topic_prefix("prod_")
+//! #   .producer(mock.clone())
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/things", post(create))
+//!     .layer(
+//!         RelayerLayer::new(relayer)
+//!             .record_header("x-tenant")
+//!             .redact_query_param("token")
+//!             .skip_path("/health"),
+//!     );
+//! # use tower::ServiceExt;
+//! # let request = http::Request::post("/things?token=s3cret")
+//! #     .header("content-type", "application/json")
+//! #     .header("x-request-id", "req-1")
+//! #     .body(axum::body::Body::from(r#"{"name":"thing"}"#))?;
+//! # let response = app.oneshot(request).await?;
+//! # axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+//! # let record = &mock.json("prod_logging")[0];
+//! # assert_eq!(record["request_id"], "req-1");
+//! # assert_eq!(record["query_string"], "token=[redacted]");
+//! # assert_eq!(record["lines"].as_array().unwrap().len(), 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # The record
+//!
+//! One JSON object per request on the logging topic, wire-compatible with
+//! the Python relayer 1.x:
+//!
+//! | field | value |
+//! |---|---|
+//! | `source`, `logging_topic` | as configured (the logging topic with prefix and suffix) |
+//! | `date` | request start, RFC 3339 UTC |
+//! | `request_id` | `X-Request-ID`, else a new UUID (also set on the request and the response) |
+//! | `outcome` | `ok`, `panicked`, `cancelled` (the client went away), `body_error`, `error` (the inner service returned `Err`) |
+//! | `method`, `path` | from the request (the path as the client sent it, also behind nested routers) |
+//! | `query_string` | without `?`, configured parameters redacted; `null` when absent |
+//! | `user_agent` | `User-Agent` or `null` |
+//! | `remote_addr` | `X-Real-IP`, else the peer's IP (axum's `ConnectInfo<SocketAddr>`), else `null` |
+//! | `x_forwarded_for` | `X-Forwarded-For` or `null` |
+//! | `status` | the response status; 500 after a panic; 499 when the client went away before the response |
+//! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
+//! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
+//! | `headers` | only when configured: the recorded request headers |
+//! | `lines` | every event emitted and line logged in the request, in call order |
+//!
+//! # Secrets
+//!
+//! The values of `Authorization`, `Proxy-Authorization`, `Cookie` and
+//! `Set-Cookie` never reach a record: they are [`REDACTED`] even when
+//! recorded on purpose. [`RelayerLayer::redact_header`] and
+//! [`RelayerLayer::redact_query_param`] mask more.
+//!
+//! # Exactly one record
+//!
+//! The record is written when the body yields its last frame; if the body
+//! fails, with outcome `body_error`; if the inner service panics, the layer
+//! answers an empty `500` and writes outcome `panicked`; if the client goes
+//! away (the response future or the body is dropped before the end), the
+//! record is written from `Drop` with outcome `cancelled`.
+
+#![warn(missing_docs)]
+
+mod body;
+mod config;
+mod extract;
+mod future;
+mod layer;
+mod recorder;
+mod service;
+
+pub use body::ResponseBody;
+pub use config::REDACTED;
+pub use extract::REQUEST_ID_HEADER;
+pub use future::ResponseFuture;
+pub use layer::RelayerLayer;
+pub use service::RelayerService;

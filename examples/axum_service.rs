@@ -1,0 +1,72 @@
+//! A small axum service behind relayer's layer: one record per request on
+//! the `logging` topic.
+//!
+//! ```sh
+//! cargo run --example axum_service                          # embedded broker, no Kafka needed
+//! KAFKA_BROKERS=localhost:9092 cargo run --example axum_service
+//! RUST_LOG=relayer=debug cargo run --example axum_service   # see every message produced
+//! ```
+//!
+//! Listens on 127.0.0.1:3000 (or `ADDR`); stops on Ctrl-C, flushing what is
+//! queued. The routes are in `examples/axum_app/mod.rs`.
+
+#[path = "axum_app/mod.rs"]
+mod axum_app;
+
+use std::error::Error;
+use std::time::Duration;
+
+use relayer::{BROKERS_ENV, Relayer};
+use relayer_test::EmbeddedBroker;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .init();
+
+    // Real brokers from KAFKA_BROKERS, else a broker inside this process.
+    let (relayer, _embedded): (Relayer, Option<EmbeddedBroker>) = match std::env::var(BROKERS_ENV) {
+        Ok(brokers) => {
+            println!("Kafka: {brokers} (from {BROKERS_ENV})");
+            (axum_app::relayer(&brokers)?, None)
+        }
+        Err(_) => {
+            let broker = EmbeddedBroker::start()?;
+            println!(
+                "Kafka: embedded broker at {} ({BROKERS_ENV} is unset)",
+                broker.bootstrap_servers()
+            );
+            (
+                axum_app::relayer(&broker.bootstrap_servers())?,
+                Some(broker),
+            )
+        }
+    };
+
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("listening on {base}; try:");
+    println!(
+        "  curl -i -X POST {base}/things -H 'content-type: application/json' -d '{{\"name\":\"chair\"}}'"
+    );
+    println!("  curl -i {base}/things/1");
+    println!("  curl -N {base}/countdown");
+    println!(
+        "records go to the `{}` topic; Ctrl-C to stop",
+        relayer.logging_topic()
+    );
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    axum_app::serve(listener, relayer.clone(), shutdown).await?;
+
+    // Nothing queued is lost on the way out.
+    tokio::task::spawn_blocking(move || relayer.flush(Duration::from_secs(10))).await??;
+    println!("stopped; every record delivered");
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! The first thing to run: `cargo run --example demo`. No Kafka needed.
+//!
+//! It starts a Kafka broker inside the process (librdkafka's mock cluster),
+//! serves the axum app of `examples/axum_app/mod.rs` behind relayer's layer
+//! on 127.0.0.1, sends it a handful of requests over real HTTP, then reads
+//! the logging topic back with a real Kafka consumer and prints the records:
+//! one per request, with everything the request emitted and logged.
+
+#[path = "axum_app/mod.rs"]
+mod axum_app;
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use relayer_test::{Consumer, EmbeddedBroker};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// One request of the demo.
+struct DemoRequest {
+    method: &'static str,
+    path: &'static str,
+    json: Option<&'static str>,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+const fn request(method: &'static str, path: &'static str) -> DemoRequest {
+    DemoRequest {
+        method,
+        path,
+        json: None,
+        headers: &[],
+    }
+}
+
+/// Ok, client errors (4xx), a stream, a panic, and a skipped health check.
+const REQUESTS: &[DemoRequest] = &[
+    DemoRequest {
+        json: Some(r#"{"name": "chair", "price_cents": 4900}"#),
+        headers: &[("x-request-id", "demo-create-chair"), ("x-tenant", "acme")],
+        ..request("POST", "/things")
+    },
+    DemoRequest {
+        headers: &[("x-forwarded-for", "203.0.113.7")],
+        ..request("GET", "/things/1")
+    },
+    DemoRequest {
+        json: Some(r#"{"name": ""}"#),
+        ..request("POST", "/things")
+    },
+    request("GET", "/things/42?token=s3cret&verbose=1"),
+    request("GET", "/countdown"),
+    request("GET", "/boom"),
+    request("GET", "/health"),
+];
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    quiet_the_intentional_panic();
+
+    println!("relayer demo: one aggregated Kafka record per HTTP request\n");
+    let broker = EmbeddedBroker::start()?;
+    println!("1. embedded Kafka broker at {}", broker.bootstrap_servers());
+    let relayer = axum_app::relayer(&broker.bootstrap_servers())?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(axum_app::serve(listener, relayer.clone(), async {
+        let _ = stopped.await;
+    }));
+    println!("2. axum service on http://{addr}\n");
+
+    println!("3. requests over HTTP:");
+    for request in REQUESTS {
+        let (status, request_id, body) = send(addr, request).await?;
+        println!(
+            "   {:<4} {:<36} -> {status:<26} {body}",
+            request.method, request.path
+        );
+        if request_id.is_none() {
+            println!("   {:<41} (skipped path: no request id, no record)", "");
+        }
+    }
+    let expected = REQUESTS.len() - 1; // /health is skipped
+
+    stop.send(()).ok();
+    server.await??;
+    let flushed = relayer.clone();
+    tokio::task::spawn_blocking(move || flushed.flush(Duration::from_secs(10))).await??;
+
+    let servers = broker.bootstrap_servers();
+    let (mut records, events) = tokio::task::spawn_blocking(move || {
+        let consumer = Consumer::new(&servers)?;
+        let records = consumer.read(relayer.logging_topic(), expected, Duration::from_secs(15))?;
+        let events = consumer.read("thing_created", 1, Duration::from_secs(15))?;
+        Ok::<_, Box<dyn Error + Send + Sync>>((records, events))
+    })
+    .await?
+    .map_err(|error| error as Box<dyn Error>)?;
+    // Partitions interleave: show the records in request order.
+    let mut records: Vec<Value> = records.drain(..).map(|message| message.json()).collect();
+    records.sort_by(|a, b| a["date"].as_str().cmp(&b["date"].as_str()));
+
+    println!(
+        "\n4. the `logging` topic, read back with a Kafka consumer ({} records):\n",
+        records.len()
+    );
+    println!(
+        "   {:<6} {:<9} {:<16} {:>9} {:>5}  request_id",
+        "status", "outcome", "request", "time (ms)", "lines"
+    );
+    for record in &records {
+        let request = format!("{} {}", text(&record["method"]), text(&record["path"]));
+        println!(
+            "   {:<6} {:<9} {:<16} {:>9.1} {:>5}  {}",
+            record["status"].as_u64().unwrap_or_default(),
+            text(&record["outcome"]),
+            request,
+            record["request_time"].as_f64().unwrap_or_default(),
+            record["lines"].as_array().map_or(0, Vec::len),
+            text(&record["request_id"]),
+        );
+    }
+
+    if let Some(record) = records.iter().find(|record| record["status"] == 404) {
+        println!(
+            "\n   secrets stay out: GET /things/42 is recorded with query_string {}",
+            record["query_string"]
+        );
+    }
+
+    for (title, path_and_outcome) in [
+        ("the record of POST /things", ("/things", "ok")),
+        (
+            "the record of the streaming GET /countdown",
+            ("/countdown", "ok"),
+        ),
+        (
+            "the record of the panicking GET /boom",
+            ("/boom", "panicked"),
+        ),
+    ] {
+        let found = records.iter().find(|record| {
+            (record["path"].as_str(), record["outcome"].as_str())
+                == (Some(path_and_outcome.0), Some(path_and_outcome.1))
+        });
+        if let Some(record) = found {
+            println!(
+                "\n   {title}:\n{}",
+                indent(&serde_json::to_string_pretty(record)?)
+            );
+        }
+    }
+    println!(
+        "\n5. the `thing_created` event, also on its own topic:\n{}",
+        indent(&serde_json::to_string_pretty(&events[0].json())?)
+    );
+    println!("\nnext: cargo run --example axum_service, and see examples/axum_app/mod.rs");
+    Ok(())
+}
+
+/// Sends one request and returns its status, request id and body.
+async fn send(
+    addr: SocketAddr,
+    demo: &DemoRequest,
+) -> Result<(String, Option<String>, String), Box<dyn Error>> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = http::Request::builder()
+        .method(demo.method)
+        .uri(format!("http://{addr}{}", demo.path));
+    if demo.json.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in demo.headers {
+        request = request.header(*name, *value);
+    }
+    let body = Full::from(demo.json.unwrap_or_default());
+    let response = client.request(request.body(body)?).await?;
+    let status = response.status().to_string();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .map(str::to_owned);
+    let body = response.into_body().collect().await?.to_bytes();
+    let body = String::from_utf8_lossy(&body).replace('\n', " ");
+    Ok((status, request_id, body.trim().to_owned()))
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("-")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("   {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `GET /boom` panics on purpose; keep the panic hook quiet about it only.
+fn quiet_the_intentional_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if !message.contains(axum_app::INTENTIONAL_PANIC) {
+            default(info);
+        }
+    }));
+}

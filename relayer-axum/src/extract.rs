@@ -1,0 +1,202 @@
+//! What the record needs from the request, taken before the request moves
+//! into the inner service.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, OriginalUri};
+use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri};
+
+use crate::config::{Config, REDACTED, RecordedHeaders};
+
+/// The request id header, `x-request-id`: read from requests, set on
+/// requests that lack it and on responses.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower::ServiceExt;
+///
+/// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "hi" }))
+///     .layer(relayer_axum::RelayerLayer::new(relayer));
+/// let request = http::Request::get("/")
+///     .header(relayer_axum::REQUEST_ID_HEADER, "abc")
+///     .body(axum::body::Body::empty())?;
+/// let response = app.oneshot(request).await?;
+/// assert_eq!(response.headers()[relayer_axum::REQUEST_ID_HEADER], "abc");
+/// # Ok(()) }
+/// ```
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The client address set by a reverse proxy; wins over the peer address.
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The chain of client and proxy addresses set by reverse proxies.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The request's part of the record. Header values are kept as they came
+/// (cheap clones) and turned into text only when the record is written.
+#[derive(Debug)]
+pub(crate) struct RequestInfo {
+    pub(crate) method: Method,
+    /// The URI as the client sent it (axum's `OriginalUri` when nested
+    /// routers stripped a prefix).
+    pub(crate) uri: Uri,
+    pub(crate) user_agent: Option<HeaderValue>,
+    real_ip: Option<HeaderValue>,
+    peer: Option<IpAddr>,
+    pub(crate) x_forwarded_for: Option<HeaderValue>,
+    /// The configured headers, values redacted where configured.
+    pub(crate) headers: Vec<(HeaderName, String)>,
+}
+
+impl RequestInfo {
+    pub(crate) fn new<B>(request: &Request<B>, config: &Config) -> Self {
+        let headers = request.headers();
+        Self {
+            method: request.method().clone(),
+            uri: original_uri(request).clone(),
+            user_agent: headers.get(USER_AGENT).cloned(),
+            real_ip: headers.get(X_REAL_IP).cloned(),
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+            x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
+            headers: recorded_headers(headers, config),
+        }
+    }
+
+    /// `X-Real-IP`, else the peer's IP address when the server provides it
+    /// (axum's `ConnectInfo<SocketAddr>`).
+    pub(crate) fn remote_addr(&self) -> Option<Cow<'_, str>> {
+        match (&self.real_ip, self.peer) {
+            (Some(real_ip), _) => Some(text(real_ip)),
+            (None, Some(peer)) => Some(Cow::Owned(peer.to_string())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The path the client asked for: axum's `OriginalUri` when present (a
+/// nested router strips its prefix from the request's URI), else the URI.
+pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
+    request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(request.uri(), |OriginalUri(uri)| uri)
+}
+
+/// The request id sent by the client or a proxy in `X-Request-ID`, when it
+/// is non-empty text.
+pub(crate) fn request_id<B>(request: &Request<B>) -> Option<String> {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)?
+        .to_str()
+        .ok()?
+        .trim();
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+/// A header value as text; bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn text(value: &HeaderValue) -> Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
+}
+
+fn recorded_headers(headers: &HeaderMap, config: &Config) -> Vec<(HeaderName, String)> {
+    let record = |name: &HeaderName| {
+        let mut values = headers.get_all(name).iter().peekable();
+        values.peek()?;
+        let value = if config.redaction.hides_header(name) {
+            REDACTED.to_owned()
+        } else {
+            values.map(text).collect::<Vec<_>>().join(", ")
+        };
+        Some((name.clone(), value))
+    };
+    match &config.recorded_headers {
+        RecordedHeaders::None => Vec::new(),
+        RecordedHeaders::Some(names) => names.iter().filter_map(record).collect(),
+        RecordedHeaders::All => headers.keys().filter_map(record).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::get("/things?a=1");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn real_ip_wins_over_the_peer() {
+        let mut request = request(&[]);
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 7], 4242))));
+        let config = Config::default();
+        assert_eq!(
+            RequestInfo::new(&request, &config).remote_addr().as_deref(),
+            Some("10.0.0.7")
+        );
+        request
+            .headers_mut()
+            .insert(X_REAL_IP, HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(
+            RequestInfo::new(&request, &config).remote_addr().as_deref(),
+            Some("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn request_id_must_be_non_empty_text() {
+        assert_eq!(
+            request_id(&request(&[("x-request-id", " abc ")])).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(request_id(&request(&[("x-request-id", "  ")])), None);
+        assert_eq!(request_id(&request(&[])), None);
+    }
+
+    #[test]
+    fn recorded_headers_join_values_and_hide_secrets() {
+        let mut config = Config::default();
+        config.record_all_headers();
+        config
+            .redaction
+            .redact_header(HeaderName::from_static("x-api-key"));
+        let request = request(&[
+            ("x-tenant", "acme"),
+            ("accept", "text/html"),
+            ("accept", "application/json"),
+            ("authorization", "Bearer s3cret"),
+            ("cookie", "session=s3cret"),
+            ("x-api-key", "s3cret"),
+        ]);
+        let recorded = RequestInfo::new(&request, &config).headers;
+        let mut headers: Vec<(&str, &str)> = recorded
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        headers.sort_unstable();
+        assert_eq!(
+            headers,
+            [
+                ("accept", "text/html, application/json"),
+                ("authorization", REDACTED),
+                ("cookie", REDACTED),
+                ("x-api-key", REDACTED),
+                ("x-tenant", "acme"),
+            ]
+        );
+    }
+}

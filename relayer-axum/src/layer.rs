@@ -1,0 +1,233 @@
+//! The tower layer and its configuration methods.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use relayer::Relayer;
+use tower_layer::Layer;
+
+use crate::config::Config;
+use crate::service::RelayerService;
+
+/// A tower [`Layer`] that gives each HTTP request a [`relayer::Scope`] and
+/// writes one record per request to the logging topic: for axum
+/// (`Router::layer`, `Router::route_layer`, `MethodRouter::layer`), tonic
+/// (`Server::builder().layer(..)`), hyper and any `tower::Service` of
+/// `http::Request`s (`ServiceBuilder::layer`).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use relayer::Relayer;
+/// use relayer_axum::RelayerLayer;
+///
+/// async fn hello(relayer: Relayer) -> &'static str {
+///     let _ = relayer.info("saying hello");
+///     "hello"
+/// }
+///
+/// let relayer = Relayer::builder("logging").brokers("localhost:9092").build()?;
+/// let app: Router = Router::new()
+///     .route("/hello", get(hello))
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(
+///         RelayerLayer::new(relayer)
+///             .record_header("x-tenant")
+///             .redact_query_param("token")
+///             .skip_path("/health"),
+///     );
+/// # Ok::<(), relayer::Error>(())
+/// ```
+///
+/// Cloning is cheap: a [`Relayer`] handle and an `Arc` of the configuration.
+#[derive(Clone, Debug)]
+pub struct RelayerLayer {
+    relayer: Relayer,
+    config: Arc<Config>,
+}
+
+impl RelayerLayer {
+    /// A layer whose records go through `relayer` (built at startup, not
+    /// bound to a request).
+    ///
+    /// ```
+    /// use tower::ServiceBuilder;
+    ///
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let service = ServiceBuilder::new()
+    ///     .layer(relayer_axum::RelayerLayer::new(relayer))
+    ///     .service_fn(|_request: http::Request<String>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
+    ///     });
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn new(relayer: Relayer) -> Self {
+        Self {
+            relayer,
+            config: Arc::default(),
+        }
+    }
+
+    /// Records the request header `name` under `headers` in the record
+    /// (lowercase name; several values joined with `", "`).
+    ///
+    /// `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie`
+    /// are recorded as [`REDACTED`](crate::REDACTED), whatever the
+    /// configuration.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid header name; this is configuration, done
+    /// once at startup.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .record_header("x-tenant")
+    ///     .record_header(http::header::ACCEPT_LANGUAGE);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn record_header<K>(mut self, name: K) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: fmt::Debug,
+    {
+        let name = header_name(name);
+        Arc::make_mut(&mut self.config).record_header(name);
+        self
+    }
+
+    /// Records every request header under `headers` in the record, values
+    /// of secret and [redacted](Self::redact_header) headers replaced with
+    /// [`REDACTED`](crate::REDACTED).
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .record_all_headers()
+    ///     .redact_header("x-api-key");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn record_all_headers(mut self) -> Self {
+        Arc::make_mut(&mut self.config).record_all_headers();
+        self
+    }
+
+    /// Replaces the value of the request header `name` with
+    /// [`REDACTED`](crate::REDACTED) when it is recorded. `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` always are.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid header name.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .record_all_headers()
+    ///     .redact_header("x-api-key");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn redact_header<K>(mut self, name: K) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: fmt::Debug,
+    {
+        let name = header_name(name);
+        Arc::make_mut(&mut self.config)
+            .redaction
+            .redact_header(name);
+        self
+    }
+
+    /// Replaces the value of the query parameter `name` with
+    /// [`REDACTED`](crate::REDACTED) in the record's `query_string`
+    /// (`token=[redacted]`). Names are compared percent-decoded and ignoring
+    /// ASCII case.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .redact_query_param("token")
+    ///     .redact_query_param("password");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn redact_query_param(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config)
+            .redaction
+            .redact_query_param(name.into());
+        self
+    }
+
+    /// Serves requests to exactly `path` (health checks, metrics) without
+    /// scope, record or request id: the layer is transparent for them.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .skip_path("/health")
+    ///     .skip_path("/metrics");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn skip_path(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config).skip_path(path.into());
+        self
+    }
+
+    /// Like [`skip_path`](Self::skip_path), for every path that starts with
+    /// `prefix`, e.g. `"/static/"`.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer).skip_path_prefix("/static/");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn skip_path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config).skip_prefix(prefix.into());
+        self
+    }
+}
+
+impl<S> Layer<S> for RelayerLayer {
+    type Service = RelayerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RelayerService::with_config(inner, self.relayer.clone(), self.config.clone())
+    }
+}
+
+#[track_caller]
+fn header_name<K>(name: K) -> HeaderName
+where
+    HeaderName: TryFrom<K>,
+    <HeaderName as TryFrom<K>>::Error: fmt::Debug,
+{
+    match HeaderName::try_from(name) {
+        Ok(name) => name,
+        Err(error) => panic!("relayer_axum::RelayerLayer: invalid header name: {error:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_lowercased() {
+        assert_eq!(header_name("X-Tenant").as_str(), "x-tenant");
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid header name")]
+    fn invalid_header_names_panic_at_configuration() {
+        header_name("not a header");
+    }
+}

@@ -1,0 +1,168 @@
+//! The guard that writes a request's one record: when the response body
+//! ends, or, if the request ends otherwise, when it is dropped.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::{Method, Response, StatusCode};
+use relayer::record::{HttpDetails, Outcome};
+use relayer::{Relayer, Scope};
+
+use crate::config::Config;
+use crate::extract::{REQUEST_ID_HEADER, RequestInfo, text};
+
+/// The status recorded when the client went away before the response was
+/// ready: nginx's "client closed request".
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// Owns the request's [`Scope`] from the call until the record is written.
+///
+/// It moves from the response future into the response body. Whatever ends
+/// the request (the body's last frame, a body error, a panic, or the future
+/// or body dropped early), the record is written exactly once: by
+/// [`finish`](Recorder::finish), else by `Drop` with outcome `cancelled`.
+pub(crate) struct Recorder {
+    scope: Option<Scope>,
+    config: Arc<Config>,
+    request: RequestInfo,
+    status: u16,
+    content_length: Option<u64>,
+    bytes_sent: u64,
+    /// The outcome written when the body ends: `ok`, or `panicked` for the
+    /// response the layer made for a panic.
+    outcome: Outcome,
+    /// False for responses without a body on the wire (to `HEAD`, and 1xx,
+    /// 204 and 304): servers drop those bodies unpolled, which ends them.
+    body_expected: bool,
+}
+
+impl Recorder {
+    pub(crate) fn new(scope: Scope, request: RequestInfo, config: Arc<Config>) -> Self {
+        let body_expected = request.method != Method::HEAD;
+        Self {
+            scope: Some(scope),
+            config,
+            request,
+            status: CLIENT_CLOSED_REQUEST,
+            content_length: None,
+            bytes_sent: 0,
+            outcome: Outcome::Ok,
+            body_expected,
+        }
+    }
+
+    /// Takes the status and `Content-Length` of the response, and sets its
+    /// `X-Request-ID` unless the service did.
+    pub(crate) fn on_response<B>(&mut self, response: &mut Response<B>) {
+        let status = response.status();
+        self.status = status.as_u16();
+        self.body_expected &= !(status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED);
+        let headers = response.headers_mut();
+        self.content_length = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse().ok());
+        if let Some(scope) = &self.scope
+            && !headers.contains_key(REQUEST_ID_HEADER)
+            && let Ok(id) = HeaderValue::from_str(scope.request_id())
+        {
+            headers.insert(REQUEST_ID_HEADER, id);
+        }
+    }
+
+    /// Keeps the panic's message as an `error` line of the record, which
+    /// will have outcome `panicked` and status 500.
+    pub(crate) fn on_panic(&mut self, panic: &(dyn Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        if let Some(scope) = &self.scope {
+            let line = serde_json::json!({ "message": "handler panicked", "panic": message });
+            // A line that cannot be kept must not hide the panic's record.
+            let _ = scope.relayer().error(&line);
+        }
+        self.status = StatusCode::INTERNAL_SERVER_ERROR.as_u16();
+        self.outcome = Outcome::Panicked;
+    }
+
+    /// The inner service failed without a response: the server closes the
+    /// connection. Writes the record with outcome `error` and status 500.
+    pub(crate) fn on_service_error(&mut self) {
+        self.status = StatusCode::INTERNAL_SERVER_ERROR.as_u16();
+        self.finish(Outcome::Error);
+    }
+
+    /// Counts `bytes` of body handed to the server.
+    pub(crate) fn on_data(&mut self, bytes: usize) {
+        self.bytes_sent += bytes as u64;
+    }
+
+    /// The request's relayer, until the record is written.
+    pub(crate) fn relayer(&self) -> Option<&Relayer> {
+        self.scope.as_ref().map(Scope::relayer)
+    }
+
+    /// The body ended: writes the record with its outcome (`ok`, or
+    /// `panicked` for a panic's response).
+    pub(crate) fn end(&mut self) {
+        self.finish(self.outcome);
+    }
+
+    /// The body was dropped: it ended if it had nothing left to send or was
+    /// never meant to be sent, else the client went away.
+    pub(crate) fn dropped(&mut self, body_at_end: bool) {
+        if body_at_end || !self.body_expected {
+            self.end();
+        } else {
+            self.finish(Outcome::Cancelled);
+        }
+    }
+
+    /// Writes the record now, unless it was written already.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        let Some(scope) = self.scope.take() else {
+            return;
+        };
+        let request_time = scope.elapsed_ms();
+        let request = &self.request;
+        let query_string = request
+            .uri
+            .query()
+            .filter(|query| !query.is_empty())
+            .map(|query| self.config.redaction.query(query));
+        let user_agent = request.user_agent.as_ref().map(text);
+        let remote_addr = request.remote_addr();
+        let x_forwarded_for = request.x_forwarded_for.as_ref().map(text);
+        let headers: BTreeMap<&str, &str> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        scope.finish(
+            outcome,
+            HttpDetails {
+                method: request.method.as_str(),
+                path: request.uri.path(),
+                query_string: query_string.as_deref(),
+                user_agent: user_agent.as_deref(),
+                remote_addr: remote_addr.as_deref(),
+                x_forwarded_for: x_forwarded_for.as_deref(),
+                status: self.status,
+                content_length: self.content_length.unwrap_or(self.bytes_sent),
+                request_time,
+                headers,
+            },
+        );
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish(Outcome::Cancelled);
+    }
+}

@@ -1,0 +1,194 @@
+//! The same layer in front of a tonic gRPC server: one record per call.
+//!
+//! The Greeter service is written by hand on tonic's own codec and server
+//! machinery (what `tonic-prost-build` would generate), so this test needs
+//! no protoc and no build script.
+
+mod common;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::ConnectInfo;
+use common::{EXPECTED_PANIC, lines, quiet_expected_panics, records, relayer};
+use http::uri::PathAndQuery;
+use relayer::Relayer;
+use relayer_axum::RelayerLayer;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::{Endpoint, Server};
+use tonic::{Code, Status};
+use tonic_prost::ProstCodec;
+use tower::{Service, ServiceBuilder, service_fn};
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct HelloRequest {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct HelloReply {
+    #[prost(string, tag = "1")]
+    message: String,
+}
+
+const SAY_HELLO: &str = "/relayer.test.Greeter/SayHello";
+
+/// The handler, as a user of `tonic` writes it.
+async fn say_hello(
+    request: tonic::Request<HelloRequest>,
+) -> Result<tonic::Response<HelloReply>, Status> {
+    // The layer's relayer is in the request's extensions and current.
+    let relayer = request.extensions().get::<Relayer>().unwrap().clone();
+    let name = request.into_inner().name;
+    relayer
+        .emit("greeting", "said", &json!({ "name": name }))
+        .unwrap();
+    Relayer::current().unwrap().info("greeted").unwrap();
+    match name.as_str() {
+        "" => Err(Status::invalid_argument("a name is needed")),
+        "panic" => panic!("{EXPECTED_PANIC} in a gRPC handler"),
+        _ => Ok(tonic::Response::new(HelloReply {
+            message: format!("Hello, {name}!"),
+        })),
+    }
+}
+
+/// The server side of the Greeter service.
+#[derive(Clone)]
+struct Greeter;
+
+impl NamedService for Greeter {
+    const NAME: &'static str = "relayer.test.Greeter";
+}
+
+impl Service<http::Request<tonic::body::Body>> for Greeter {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(async move {
+            if request.uri().path() != SAY_HELLO {
+                return Ok(Status::unimplemented(request.uri().path().to_owned()).into_http());
+            }
+            let codec = ProstCodec::<HelloReply, HelloRequest>::default();
+            let mut grpc = tonic::server::Grpc::new(codec);
+            Ok(grpc.unary(service_fn(say_hello), request).await)
+        })
+    }
+}
+
+/// tonic gives the peer as `TcpConnectInfo`; the record reads axum's
+/// `ConnectInfo<SocketAddr>`. This maps one to the other.
+fn peer_as_connect_info<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let peer = request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(|info| info.remote_addr);
+    if let Some(peer) = peer {
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    request
+}
+
+async fn serve(relayer: Relayer) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layers = ServiceBuilder::new()
+        .map_request(peer_as_connect_info)
+        .layer(RelayerLayer::new(relayer));
+    tokio::spawn(
+        Server::builder()
+            .layer(layers)
+            .add_service(Greeter)
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    addr
+}
+
+/// Calls SayHello as a generated client would.
+async fn call(
+    channel: &tonic::transport::Channel,
+    name: &str,
+    request_id: &str,
+) -> Result<tonic::Response<HelloReply>, Status> {
+    let mut client = tonic::client::Grpc::new(channel.clone());
+    client.ready().await.unwrap();
+    let mut request = tonic::Request::new(HelloRequest { name: name.into() });
+    request
+        .metadata_mut()
+        .insert("x-request-id", request_id.parse().unwrap());
+    let codec = ProstCodec::<HelloRequest, HelloReply>::default();
+    client
+        .unary(request, PathAndQuery::from_static(SAY_HELLO), codec)
+        .await
+}
+
+#[tokio::test]
+async fn each_grpc_call_writes_one_record() {
+    quiet_expected_panics();
+    let (mock, relayer) = relayer();
+    let addr = serve(relayer).await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let reply = call(&channel, "Ada", "grpc-1").await.unwrap();
+    assert_eq!(reply.get_ref().message, "Hello, Ada!");
+    assert_eq!(reply.metadata().get("x-request-id").unwrap(), "grpc-1");
+    let status = call(&channel, "", "grpc-2").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = call(&channel, "panic", "grpc-3").await.unwrap_err();
+    assert_ne!(status.code(), Code::Ok);
+
+    let records = records(&mock, 3).await;
+    assert_eq!(records.len(), 3);
+    for (record, id) in records.iter().zip(["grpc-1", "grpc-2", "grpc-3"]) {
+        assert_eq!(record["request_id"], id);
+        assert_eq!(record["method"], "POST");
+        assert_eq!(record["path"], SAY_HELLO);
+        assert_eq!(record["remote_addr"], "127.0.0.1");
+        let lines = lines(record);
+        assert_eq!(lines[0]["event_type"], "greeting");
+        assert_eq!(lines[0]["request_id"], id);
+        assert_eq!(lines[1]["payload"], "greeted");
+    }
+    // A reply: one gRPC frame (5 bytes of header and the message).
+    let reply_len = prost::Message::encoded_len(&HelloReply {
+        message: "Hello, Ada!".into(),
+    });
+    assert_eq!(
+        (
+            &records[0]["outcome"],
+            &records[0]["status"],
+            &records[0]["content_length"]
+        ),
+        (&json!("ok"), &json!(200), &json!(5 + reply_len))
+    );
+    // A gRPC error is an HTTP 200 whose status is in the trailers.
+    assert_eq!(
+        (&records[1]["outcome"], &records[1]["status"]),
+        (&json!("ok"), &json!(200))
+    );
+    assert_eq!(
+        (&records[2]["outcome"], &records[2]["status"]),
+        (&json!("panicked"), &json!(500))
+    );
+
+    let events = mock.json("test_greeting_topic");
+    assert_eq!(events.len(), 3);
+}
