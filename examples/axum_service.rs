@@ -60,13 +60,36 @@ async fn main() -> Result<(), Box<dyn Error>> {
         relayer.logging_topic()
     );
 
-    let shutdown = async {
+    axum_app::serve(listener, relayer.clone(), shutdown_signal()).await?;
+
+    // The server has finished its requests: deliver what they queued.
+    let stats =
+        tokio::task::spawn_blocking(move || relayer.shutdown(Duration::from_secs(10))).await?;
+    println!(
+        "stopped: {} delivered, {} failed, {} dropped, {} not delivered in time",
+        stats.delivered, stats.failed, stats.dropped, stats.queued
+    );
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM as sent by container orchestrators.
+async fn shutdown_signal() {
+    let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    axum_app::serve(listener, relayer.clone(), shutdown).await?;
-
-    // Nothing queued is lost on the way out.
-    tokio::task::spawn_blocking(move || relayer.flush(Duration::from_secs(10))).await??;
-    println!("stopped; every record delivered");
-    Ok(())
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
