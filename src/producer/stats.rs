@@ -138,7 +138,8 @@ mod tests {
         let stats = counters.snapshot(0);
         assert_eq!(
             (stats.produced, stats.delivered, stats.failed, stats.dropped),
-            (2, 1, 1, 1)
+            (3, 1, 1, 1),
+            "a dropped message counts as produced"
         );
         assert_eq!(stats.last_errors["orders"], "broker down");
     }
