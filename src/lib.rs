@@ -36,6 +36,8 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "tracing")]
+mod bridge;
 mod config;
 mod error;
 mod global;
@@ -46,6 +48,8 @@ mod relayer;
 mod scope;
 mod topic;
 
+#[cfg(feature = "tracing")]
+pub use bridge::{TracingBridge, tracing_bridge};
 pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS};
 pub use error::{Error, Result};
 pub use global::{install, installed};

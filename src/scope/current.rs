@@ -2,11 +2,15 @@
 //! the request's relayer without being passed a handle.
 
 use std::future::Future;
+#[cfg(feature = "tracing")]
+use std::sync::Arc;
 
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::Relayer;
 use crate::global;
+#[cfg(feature = "tracing")]
+use crate::scope::ScopeState;
 
 tokio::task_local! {
     static CURRENT: Relayer;
@@ -59,6 +63,17 @@ impl Relayer {
     pub(crate) fn current_scoped() -> Option<Relayer> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
+            .ok()
+            .flatten()
+    }
+
+    /// The current request's scope state, only when there is one: like
+    /// [`current_scoped`](Self::current_scoped) without cloning the handle
+    /// (one reference count). For the tracing bridge, called on every event.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn current_scope_state() -> Option<Arc<ScopeState>> {
+        CURRENT
+            .try_with(|relayer| relayer.scope_state().cloned())
             .ok()
             .flatten()
     }
