@@ -19,12 +19,16 @@ use std::time::Duration;
 use relayer::{BROKERS_ENV, Relayer};
 use relayer_test::EmbeddedBroker;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::{EnvFilter, prelude::*};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
+    // Logs on the console as usual (RUST_LOG), and `tracing` events of a
+    // request also in the request's record.
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env()))
+        .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO))
         .init();
 
     // Real brokers from KAFKA_BROKERS, else a broker inside this process.

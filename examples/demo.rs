@@ -21,6 +21,8 @@ use relayer_test::{Consumer, EmbeddedBroker};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
 
 /// One request of the demo.
 struct DemoRequest {
@@ -63,6 +65,11 @@ const REQUESTS: &[DemoRequest] = &[
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     quiet_the_intentional_panic();
+    // `tracing::info!` in a handler lands in the request's record, next to
+    // the lines of `relayer.log`.
+    tracing_subscriber::registry()
+        .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO))
+        .init();
 
     println!("relayer demo: one aggregated Kafka record per HTTP request\n");
     let broker = EmbeddedBroker::start()?;

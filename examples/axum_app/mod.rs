@@ -136,6 +136,11 @@ async fn create(
     }
     let thing = store.insert(new);
     relayer.emit_with_key("thing_created", "v1", &thing, thing.id.to_string())?;
+    tracing::info!(
+        thing_id = thing.id,
+        price_cents = thing.price_cents,
+        "thing stored"
+    );
     relayer.info(&json!({ "created": thing.id }))?;
     Ok((StatusCode::CREATED, Json(thing)))
 }
