@@ -45,6 +45,7 @@ mod key;
 pub mod producer;
 pub mod record;
 mod relayer;
+pub mod rpc;
 mod scope;
 mod topic;
 
@@ -55,6 +56,8 @@ pub use error::{Error, Result};
 pub use global::{install, installed};
 pub use key::PartitionKey;
 pub use relayer::Relayer;
+#[cfg(feature = "macros")]
+pub use relayer_rpc::relayed;
 pub use scope::Scope;
 
 /// The rdkafka version relayer is built with, for custom producers.

@@ -1,0 +1,8 @@
+use relayer::relayed;
+
+#[relayed]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use relayer::relayed;
+
+trait Greeter {
+    #[relayed]
+    fn say_hello(&self, name: String) -> String;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use relayer::relayed;
+
+#[relayed]
+struct Greeter {
+    name: String,
+}
+
+fn main() {}
