@@ -40,7 +40,7 @@ const OWN_TARGETS: [&str; 3] = ["relayer", "rdkafka", "librdkafka"];
 ///
 /// An event emitted while a request's relayer is
 /// [current](crate::Relayer::current) (the handler, the functions it calls,
-/// tasks spawned with [`Relayer::instrument`](crate::Relayer::instrument) or
+/// tasks spawned with [`Relayer::bind`](crate::Relayer::bind) or
 /// code run in [`Relayer::in_scope`](crate::Relayer::in_scope)) becomes one
 /// line:
 ///

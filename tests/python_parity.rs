@@ -304,7 +304,11 @@ fn a_full_queue_is_a_typed_error_and_is_counted() {
     );
 
     let stats = relayer.stats();
-    assert_eq!((stats.produced, stats.delivered, stats.dropped), (3, 2, 1), "{stats:?}");
+    assert_eq!(
+        (stats.produced, stats.delivered, stats.dropped),
+        (3, 2, 1),
+        "{stats:?}"
+    );
     let record = &mock.json("logging")[0];
     assert_eq!(
         record["lines"].as_array().unwrap().len(),

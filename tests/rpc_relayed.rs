@@ -798,7 +798,7 @@ async fn a_call_inside_a_call_writes_its_own_record_with_the_outer_request_id() 
 async fn a_call_inside_a_scope_keeps_the_request_id() {
     let (mock, relayer) = setup();
     let scope = Scope::new(&relayer, Some("req-42".into()));
-    let n = scope.relayer().instrument(inner_call(1)).await;
+    let n = scope.relayer().bind(inner_call(1)).await;
     assert_eq!(n, 2);
     scope.relayer().in_scope(inner_sync_call);
     scope.finish(
@@ -833,7 +833,7 @@ async fn with_a_bound_relayer_the_call_joins_its_request() {
 #[relayed(with = outer)]
 async fn spawns(outer: &Relayer, relayer: Relayer) {
     let handle = relayer.clone();
-    tokio::spawn(handle.instrument(async {
+    tokio::spawn(handle.bind(async {
         tokio::task::yield_now().await;
         third_party_code();
     }))

@@ -139,7 +139,7 @@ async fn a_thousand_concurrent_scopes_never_mix_their_lines() {
                 let scope = Scope::new(&relayer, Some(format!("req-{i}")));
                 scope
                     .relayer()
-                    .instrument(async move {
+                    .bind(async move {
                         for step in 0..5 {
                             let current = Relayer::current().unwrap();
                             current
@@ -180,7 +180,7 @@ async fn current_is_the_scope_inside_and_the_installed_relayer_outside() {
     let scope = Scope::new(&relayer, Some("cur".into()));
     let inside = scope
         .relayer()
-        .instrument(async { Relayer::current().and_then(|r| r.request_id().map(str::to_owned)) })
+        .bind(async { Relayer::current().and_then(|r| r.request_id().map(str::to_owned)) })
         .await;
     assert_eq!(inside.as_deref(), Some("cur"));
     let sync_inside = scope
@@ -200,7 +200,7 @@ async fn a_nested_scope_keeps_the_outer_request_id_and_writes_its_own_record() {
     let outer = Scope::new(&relayer, Some("outer-id".into()));
     outer
         .relayer()
-        .instrument(async {
+        .bind(async {
             let inner = Scope::new(&relayer, None);
             inner.relayer().log("info", "inner line").unwrap();
             finish(inner);

@@ -127,7 +127,7 @@ async fn an_event_in_the_handler_lands_in_its_record_as_a_log_line() {
     let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().instrument(handler()).await;
+    scope.relayer().bind(handler()).await;
     finish(scope);
 
     let lines = lines(&mock);
@@ -170,7 +170,7 @@ async fn an_event_from_a_function_the_handler_calls_lands_in_its_record() {
     let scope = Scope::new(&relayer, None);
     scope
         .relayer()
-        .instrument(async { deep_in_a_library(1200) })
+        .bind(async { deep_in_a_library(1200) })
         .await;
     finish(scope);
 
@@ -213,8 +213,8 @@ async fn a_spawned_task_that_carries_the_scope_logs_into_it_and_one_that_does_no
     let bound = scope.relayer().clone();
     scope
         .relayer()
-        .instrument(async move {
-            tokio::spawn(bound.instrument(async { tracing::info!("carried") }))
+        .bind(async move {
+            tokio::spawn(bound.bind(async { tracing::info!("carried") }))
                 .await
                 .unwrap();
             tokio::spawn(async { tracing::info!("not carried") })
@@ -257,7 +257,7 @@ async fn enclosing_spans_are_listed_outermost_first() {
     let scope = Scope::new(&relayer, None);
     scope
         .relayer()
-        .instrument(tracing::Instrument::instrument(
+        .bind(tracing::Instrument::instrument(
             async {
                 tracing::info!("in request");
                 let db = async { tracing::info!("in db") };
@@ -397,7 +397,7 @@ async fn events_outside_any_scope_are_left_alone() {
 
     tracing::info!("no relayer current");
     relayer
-        .instrument(async { tracing::info!("an unbound relayer current") })
+        .bind(async { tracing::info!("an unbound relayer current") })
         .await;
     relayer.in_scope(|| tracing::info!("an unbound relayer current, sync"));
     let scope = Scope::new(&relayer, None);
@@ -510,7 +510,7 @@ async fn one_record_holds_relayer_log_and_tracing_lines_in_call_order() {
     let scope = Scope::new(&relayer, None);
     scope
         .relayer()
-        .instrument(async {
+        .bind(async {
             let relayer = Relayer::current().unwrap();
             relayer.log("info", "one").unwrap();
             tracing::info!("two");
@@ -563,10 +563,7 @@ async fn concurrent_requests_keep_their_own_events() {
             tokio::task::yield_now().await;
         }
     };
-    tokio::join!(
-        a.relayer().instrument(work("a")),
-        b.relayer().instrument(work("b"))
-    );
+    tokio::join!(a.relayer().bind(work("a")), b.relayer().bind(work("b")));
     finish(a);
     finish(b);
 

@@ -157,7 +157,7 @@ where
         }));
         match called {
             Ok(future) => ResponseFuture::relayed(
-                AssertUnwindSafe(relayer.instrument(future)).catch_unwind(),
+                AssertUnwindSafe(relayer.bind(future)).catch_unwind(),
                 recorder,
             ),
             Err(panic) => {

@@ -254,7 +254,7 @@ async fn work(relayer: Relayer, Path(n): Path<usize>, barrier: Arc<Barrier>) -> 
         .unwrap()
         .info(&json!({ "n": n, "step": "current" }))
         .unwrap();
-    let task = relayer.instrument(async move {
+    let task = relayer.bind(async move {
         tokio::task::yield_now().await;
         Relayer::current()
             .unwrap()

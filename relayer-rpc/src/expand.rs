@@ -144,7 +144,7 @@ fn async_fn_body(function: &ItemFn, call: &Ident) -> TokenStream {
     let block = &function.block;
     let finish = finish(call, &out);
     quote! {
-        let #out = #call.instrument(async move { #fake_return #block }).await;
+        let #out = #call.bind(async move { #fake_return #block }).await;
         #finish
         #out
     }
@@ -164,7 +164,7 @@ fn future_returning_body(function: &ItemFn, call: &Ident) -> Option<TokenStream>
     let wrap = |future: &ExprAsync| {
         quote! {
             async move {
-                let #out = #call.instrument(#future).await;
+                let #out = #call.bind(#future).await;
                 #finish
                 #out
             }

@@ -9,7 +9,7 @@ use crate::{Relayer, Scope};
 /// One call of a service method: a [`Scope`] that ends with exactly one RPC
 /// record (`service`, `service_time`, `outcome`, `error`, and the lines).
 ///
-/// While [`in_scope`](Call::in_scope) or [`instrument`](Call::instrument)
+/// While [`in_scope`](Call::in_scope) or [`bind`](Call::bind)
 /// runs, the call's relayer is [`Relayer::current`], so code deep in the
 /// call stack logs into this call's record. A call opened inside a request
 /// or inside another call joins its request id.
@@ -26,7 +26,7 @@ use crate::{Relayer, Scope};
 /// # let relayer = Relayer::builder("logging").producer(mock.clone()).build()?;
 /// let call = Call::new(&relayer, "Greeter::say_hello");
 /// let reply: Result<String, std::io::Error> = call
-///     .instrument(async {
+///     .bind(async {
 ///         let _ = Relayer::current().unwrap().info("saying hello");
 ///         Err(std::io::Error::other("no greeting today"))
 ///     })
@@ -113,9 +113,9 @@ impl Call {
     }
 
     /// Runs `future` with the call's relayer as [`Relayer::current`].
-    pub async fn instrument<F: Future>(&self, future: F) -> F::Output {
+    pub async fn bind<F: Future>(&self, future: F) -> F::Output {
         match &self.scope {
-            Some(scope) => scope.relayer().instrument(future).await,
+            Some(scope) => scope.relayer().bind(future).await,
             None => future.await,
         }
     }

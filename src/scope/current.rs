@@ -38,17 +38,19 @@ impl Relayer {
             .or_else(|| global::installed().cloned())
     }
 
-    /// Runs `future` with this relayer as [`Relayer::current`], like
-    /// `tracing::Instrument`. Use it to carry a request into a spawned task:
+    /// Binds `future` to this relayer: while it runs, [`Relayer::current`] is
+    /// this relayer. It is what `tracing::Instrument` does for spans, under
+    /// another name so that both traits' users can call it unambiguously.
+    /// Use it to carry a request into a spawned task:
     ///
     /// ```
     /// # async fn handler(relayer: relayer::Relayer) {
-    /// tokio::spawn(relayer.instrument(async {
+    /// tokio::spawn(relayer.bind(async {
     ///     let _ = relayer::Relayer::current().unwrap().info("from a spawned task");
     /// }));
     /// # }
     /// ```
-    pub fn instrument<F: Future>(&self, future: F) -> TaskLocalFuture<Relayer, F> {
+    pub fn bind<F: Future>(&self, future: F) -> TaskLocalFuture<Relayer, F> {
         CURRENT.scope(self.clone(), future)
     }
 

@@ -31,7 +31,7 @@ const MARKER_ROOM: usize = 256;
 ///
 /// # async fn run(relayer: Relayer) -> relayer::Result<()> {
 /// let scope = Scope::new(&relayer, None);
-/// scope.relayer().instrument(async {
+/// scope.relayer().bind(async {
 ///     Relayer::current().unwrap().info("working")?;
 ///     Ok::<_, relayer::Error>(())
 /// }).await?;
