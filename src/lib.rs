@@ -60,5 +60,10 @@ pub use relayer::Relayer;
 pub use relayer_rpc::relayed;
 pub use scope::Scope;
 
+// The README's Rust examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The rdkafka version relayer is built with, for custom producers.
 pub use rdkafka;
