@@ -1,0 +1,174 @@
+//! What the process uses: CPU time (whole process and per thread name) and
+//! resident memory, from `getrusage` and `/proc/self`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::time::Duration;
+
+/// Who spends CPU time in the load bench, told by thread name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// The load generator's runtime (threads named `loadgen`).
+    LoadGenerator,
+    /// The servers' runtimes (threads named `server`).
+    Server,
+    /// The embedded broker (librdkafka's mock cluster thread, `rdk:mock`).
+    Broker,
+    /// Everything else: librdkafka's client threads, `tracing-appender`'s
+    /// writer, the mock's cleaner, the main thread.
+    Background,
+}
+
+impl Who {
+    pub const ALL: [Who; 4] = [
+        Who::Server,
+        Who::Background,
+        Who::LoadGenerator,
+        Who::Broker,
+    ];
+
+    fn of(thread_name: &str) -> Who {
+        if thread_name.starts_with("loadgen") {
+            Who::LoadGenerator
+        } else if thread_name.starts_with("server") {
+            Who::Server
+        } else if thread_name == "rdk:mock" {
+            Who::Broker
+        } else {
+            Who::Background
+        }
+    }
+}
+
+/// CPU time at one moment: the process's, and each live thread's.
+pub struct CpuSnapshot {
+    process: Duration,
+    threads: HashMap<u32, (String, Duration)>,
+}
+
+/// CPU time spent between two snapshots, split by who spent it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSpent {
+    /// The whole process (`getrusage(RUSAGE_SELF)`, user + system).
+    pub process: Duration,
+    /// By [`Who`], in the order of [`Who::ALL`] (from `/proc/self/task`;
+    /// threads that ended in between are missing).
+    pub by_who: [Duration; 4],
+}
+
+impl CpuSpent {
+    pub fn of(&self, who: Who) -> Duration {
+        self.by_who[Who::ALL.iter().position(|w| *w == who).expect("listed")]
+    }
+}
+
+impl std::ops::AddAssign for CpuSpent {
+    fn add_assign(&mut self, other: CpuSpent) {
+        self.process += other.process;
+        for (mine, theirs) in self.by_who.iter_mut().zip(other.by_who) {
+            *mine += theirs;
+        }
+    }
+}
+
+impl CpuSnapshot {
+    pub fn now() -> Self {
+        Self {
+            process: process_cpu(),
+            threads: thread_cpu(),
+        }
+    }
+
+    /// The CPU time spent since `earlier` (threads born in between count
+    /// from 0).
+    pub fn since(&self, earlier: &CpuSnapshot) -> CpuSpent {
+        let mut by_who = [Duration::ZERO; 4];
+        for (tid, (name, cpu)) in &self.threads {
+            let before = earlier
+                .threads
+                .get(tid)
+                .map_or(Duration::ZERO, |(_, cpu)| *cpu);
+            let who = Who::of(name);
+            let slot = Who::ALL.iter().position(|w| *w == who).expect("listed");
+            by_who[slot] += cpu.saturating_sub(before);
+        }
+        CpuSpent {
+            process: self.process.saturating_sub(earlier.process),
+            by_who,
+        }
+    }
+}
+
+fn process_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Each live thread's name and CPU time (user + system, in clock ticks).
+fn thread_cpu() -> HashMap<u32, (String, Duration)> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let mut threads = HashMap::new();
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let (Ok(name), Ok(stat)) = (
+            fs::read_to_string(task.path().join("comm")),
+            fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap_or(0) + 2..]
+            .split(' ')
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let cpu = Duration::from_millis((ticks(14) + ticks(15)) * 1_000 / ticks_per_second);
+        threads.insert(tid, (name.trim().to_owned(), cpu));
+    }
+    threads
+}
+
+/// Resident memory now (`VmRSS`) and its peak so far (`VmHWM`, process-wide
+/// and monotonic), in bytes.
+pub fn rss() -> (u64, u64) {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+            * 1024
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+/// Gives freed heap memory back to the system, so that RSS shows what is
+/// still in use (glibc keeps freed memory otherwise).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+}
+
+pub const MIB: f64 = 1024.0 * 1024.0;
