@@ -239,7 +239,7 @@ impl Relayer {
             timestamp: Timestamp::now(),
             request_id: self.request_id(),
         })?;
-        self.send(&topic, key, line.get())?;
+        self.send(&topic, key, line.get().as_bytes())?;
         if let Some(scope) = &self.scope {
             scope.keep(line);
         }
@@ -253,13 +253,13 @@ impl Relayer {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let topic = self.shared.topics.full(topic)?;
-        let json = serde_json::to_string(message)?;
+        let json = serde_json::to_vec(message)?;
         self.send(&topic, key, &json)
     }
 
     /// Checks the size, reports the message to developers, and hands it to
     /// the producer.
-    pub(crate) fn send(&self, topic: &str, key: Option<&[u8]>, json: &str) -> Result<()> {
+    pub(crate) fn send(&self, topic: &str, key: Option<&[u8]>, json: &[u8]) -> Result<()> {
         let size = json.len() + key.map_or(0, <[u8]>::len);
         let max = self.shared.max_message_bytes;
         if size > max {
@@ -269,11 +269,18 @@ impl Relayer {
                 max,
             });
         }
-        tracing::debug!(target: "relayer", topic, key = ?key.map(String::from_utf8_lossy), message = json, "produce");
+        // Field values are only evaluated when the event is enabled.
+        tracing::debug!(
+            target: "relayer",
+            topic,
+            key = ?key.map(String::from_utf8_lossy),
+            message = %String::from_utf8_lossy(json),
+            "produce"
+        );
         self.shared.producer.send(Message {
             topic,
             key,
-            payload: json.as_bytes(),
+            payload: json,
         })
     }
 }

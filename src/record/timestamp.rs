@@ -1,4 +1,6 @@
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt;
+
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
 /// A UTC instant written as RFC 3339 with microseconds and a `Z`,
@@ -25,8 +27,63 @@ impl From<DateTime<Utc>> for Timestamp {
     }
 }
 
+impl fmt::Display for Timestamp {
+    /// Every line of every request has a timestamp: the digits are put in a
+    /// stack buffer and written at once, with no allocation and no
+    /// formatting machinery.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.0;
+        let Ok(year) = u32::try_from(t.year()) else {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        };
+        if year > 9999 {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        }
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], t.month());
+        put_digits(&mut text[8..10], t.day());
+        put_digits(&mut text[11..13], t.hour());
+        put_digits(&mut text[14..16], t.minute());
+        put_digits(&mut text[17..19], t.second());
+        // A leap second's nanoseconds run past 10^9; keep six digits.
+        put_digits(&mut text[20..26], t.nanosecond() / 1_000 % 1_000_000);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// Writes `n` in decimal, zero-padded, into all of `digits`.
+fn put_digits(digits: &mut [u8], mut n: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_rfc3339_with_microseconds() {
+        for (secs, nanos) in [
+            (1_795_000_000, 0),
+            (1_795_000_000, 1_000),
+            (0, 123_456_789),
+            (-62_000_000_000, 999_999_999), // year 5
+            (300_000_000_000, 5_000),       // past year 9999
+        ] {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(
+                Timestamp(t).to_string(),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+        }
     }
 }

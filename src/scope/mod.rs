@@ -19,6 +19,10 @@ use crate::record::{Line, LogLine, Outcome, Record, Timestamp};
 /// into the maximum message size.
 const MARKER_ROOM: usize = 256;
 
+/// What a record needs beyond its lines (the common fields and the details
+/// of an HTTP request), so its buffer is allocated once.
+const RECORD_HEAD_ROOM: usize = 1024;
+
 /// One request or RPC call: it hands out a [`Relayer`] bound to it, and
 /// writes exactly one record to the logging topic when it ends.
 ///
@@ -111,18 +115,23 @@ impl Scope {
         self.finished = true;
         let mut lines = self.state().close();
         let shared = self.relayer.shared();
-        let record = |lines: &[Line]| {
-            serde_json::to_string(&Record {
-                source: &shared.source,
-                logging_topic: &shared.logging_topic,
-                date: self.date,
-                request_id: self.request_id(),
-                outcome,
-                details,
-                lines,
-            })
+        let record = |lines: &[Line], lines_bytes: usize| {
+            let mut json = Vec::with_capacity(lines_bytes + RECORD_HEAD_ROOM);
+            serde_json::to_writer(
+                &mut json,
+                &Record {
+                    source: &shared.source,
+                    logging_topic: &shared.logging_topic,
+                    date: self.date,
+                    request_id: self.request_id(),
+                    outcome,
+                    details,
+                    lines,
+                },
+            )
+            .map(|()| json)
         };
-        let mut json = record(&lines.lines);
+        let mut json = record(&lines.lines, lines.bytes);
         if let Ok(full) = &json
             && full.len() > shared.max_message_bytes
         {
@@ -130,7 +139,7 @@ impl Scope {
                 .max_message_bytes
                 .saturating_sub(full.len() - lines.bytes + MARKER_ROOM);
             truncate(&mut lines.lines, budget);
-            json = record(&lines.lines);
+            json = record(&lines.lines, budget);
         }
         let result = json
             .map_err(crate::Error::from)
