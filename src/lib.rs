@@ -10,6 +10,7 @@
 //! - `relayer-axum` opens a scope per HTTP request (a tower layer).
 //! - [`relayed`] opens a scope per RPC call (an attribute).
 //! - [`Scope`] opens one for any other unit of work.
+//! - [`tracing_bridge`] puts `tracing` events of a request into its record.
 //! - `relayer-test` gives a mock producer, an embedded broker and patching.
 //!
 //! ```
