@@ -1,7 +1,7 @@
 //! The real rdkafka producer against a real Kafka-compatible broker.
 //!
 //! Runs when `RELAYER_TEST_BROKERS` holds a bootstrap address, e.g.
-//! `RELAYER_TEST_BROKERS=$(../shared/kafka/broker.sh start) cargo test --test real_broker`;
+//! `RELAYER_TEST_BROKERS=localhost:9092 cargo test --test real_broker`;
 //! otherwise every test prints a notice and passes without checking anything.
 //! Topics are created by the tests, with names unique to the run, because
 //! such a broker (like most production clusters) does not create topics on
@@ -25,7 +25,7 @@ fn brokers() -> Option<String> {
         .filter(|b| !b.is_empty());
     if brokers.is_none() {
         println!(
-            "skipping: RELAYER_TEST_BROKERS is not set (start a broker with ../shared/kafka/broker.sh start)"
+            "skipping: RELAYER_TEST_BROKERS is not set (set it to a Kafka-compatible broker, e.g. localhost:9092)"
         );
     }
     brokers
