@@ -2,14 +2,12 @@
 //! the request's relayer without being passed a handle.
 
 use std::future::Future;
-#[cfg(feature = "tracing")]
 use std::sync::Arc;
 
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::Relayer;
 use crate::global;
-#[cfg(feature = "tracing")]
 use crate::scope::ScopeState;
 
 tokio::task_local! {
@@ -61,7 +59,8 @@ impl Relayer {
     }
 
     /// The current request's relayer, only when there is one (no fallback
-    /// to the installed relayer).
+    /// to the installed relayer). For the axum extractor.
+    #[cfg(feature = "axum")]
     pub(crate) fn current_scoped() -> Option<Relayer> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
@@ -71,8 +70,8 @@ impl Relayer {
 
     /// The current request's scope state, only when there is one: like
     /// [`current_scoped`](Self::current_scoped) without cloning the handle
-    /// (one reference count). For the tracing bridge, called on every event.
-    #[cfg(feature = "tracing")]
+    /// (one reference count). Called for every new scope and, by the
+    /// tracing bridge, for every event.
     pub(crate) fn current_scope_state() -> Option<Arc<ScopeState>> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().cloned())

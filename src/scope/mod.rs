@@ -63,9 +63,7 @@ impl Scope {
     /// UUID.
     pub fn new(relayer: &Relayer, request_id: Option<String>) -> Self {
         let request_id = request_id
-            .or_else(|| {
-                Relayer::current_scoped().and_then(|outer| outer.request_id().map(str::to_owned))
-            })
+            .or_else(|| Relayer::current_scope_state().map(|outer| outer.request_id().to_owned()))
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Self {
             relayer: relayer.bound(Arc::new(ScopeState::new(request_id))),
