@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rdkafka::ClientConfig;
 
 use crate::producer::{self, KafkaProducer, Producer};
+use crate::record::WireFormat;
 use crate::relayer::{Relayer, Shared};
 use crate::topic::TopicNames;
 use crate::{Error, Result};
@@ -65,6 +66,7 @@ pub struct Builder {
     options: Vec<(String, String)>,
     producer: Option<Arc<dyn Producer>>,
     max_message_bytes: usize,
+    wire_format: WireFormat,
 }
 
 impl Builder {
@@ -78,6 +80,7 @@ impl Builder {
             options: Vec::new(),
             producer: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            wire_format: WireFormat::default(),
         }
     }
 
@@ -124,6 +127,23 @@ impl Builder {
         self
     }
 
+    /// How records are written: [`WireFormat::Standard`] (the default), or
+    /// [`WireFormat::Python1`] for consumers of a service that moves from
+    /// the Python relayer 1.x and parse its records strictly.
+    ///
+    /// ```
+    /// use relayer::{Relayer, WireFormat};
+    /// let relayer = Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .wire_format(WireFormat::Python1)
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn wire_format(mut self, format: WireFormat) -> Self {
+        self.wire_format = format;
+        self
+    }
+
     /// Sends through this producer instead of a Kafka producer built from
     /// the brokers, e.g. `relayer_test::MockProducer` in tests.
     pub fn producer(mut self, producer: impl Producer) -> Self {
@@ -145,9 +165,12 @@ impl Builder {
         Ok(Relayer::from_shared(Shared {
             topics,
             logging_topic,
+            logging_topic_name: self.logging_topic,
+            wire_format: self.wire_format,
             source,
             max_message_bytes: self.max_message_bytes,
             producer,
+            record_warnings: Default::default(),
         }))
     }
 

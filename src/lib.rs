@@ -44,6 +44,7 @@ mod error;
 mod global;
 mod key;
 pub mod producer;
+mod rate_limit;
 pub mod record;
 mod relayer;
 pub mod rpc;
@@ -56,6 +57,7 @@ pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS
 pub use error::{Error, Result};
 pub use global::{install, installed};
 pub use key::PartitionKey;
+pub use record::WireFormat;
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 pub use relayer_rpc::relayed;

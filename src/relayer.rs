@@ -1,5 +1,6 @@
 //! The [`Relayer`] handle: emit events, log lines, flush, read stats.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use serde_json::value::to_raw_value;
 use crate::config::Builder;
 use crate::key::PartitionKey;
 use crate::producer::{Message, Producer, Stats};
-use crate::record::{Event, LogLine, Timestamp};
+use crate::rate_limit::RateLimited;
+use crate::record::{Event, LogLine, Timestamp, WireFormat};
 use crate::scope::ScopeState;
 use crate::topic::TopicNames;
 use crate::{Error, Result};
@@ -23,6 +25,13 @@ use crate::{Error, Result};
 /// [`Scope`](crate::Scope): its events carry the request id and its events and
 /// log lines end up in the request's record. A bound relayer can be cloned
 /// and moved into spawned tasks; it keeps writing to its own request.
+///
+/// The relayer built at startup (and its clones: in router state, a static,
+/// a closure) acts for the [current](Relayer::current) request when it is
+/// called inside a request opened by that same relayer, as the Python
+/// relayer's object did: its lines go into that request's record and its
+/// events carry its request id. A relayer built separately (another logging
+/// topic, another producer) never writes into a foreign request's record.
 ///
 /// Every call is non-blocking: it serializes, hands the bytes to the
 /// producer's queue and returns.
@@ -44,10 +53,16 @@ pub struct Relayer {
 /// What every handle of one configured relayer shares.
 pub(crate) struct Shared {
     pub(crate) topics: TopicNames,
+    /// The logging topic, prefix and suffix included.
     pub(crate) logging_topic: String,
+    /// The logging topic as configured, without prefix and suffix.
+    pub(crate) logging_topic_name: String,
+    pub(crate) wire_format: WireFormat,
     pub(crate) source: String,
     pub(crate) max_message_bytes: usize,
     pub(crate) producer: Arc<dyn Producer>,
+    /// "Request record not sent", once per period during an outage.
+    pub(crate) record_warnings: RateLimited,
 }
 
 impl Relayer {
@@ -80,7 +95,21 @@ impl Relayer {
         self.scope.as_ref()
     }
 
+    /// The scope this relayer writes into: its own when it is bound, else
+    /// the current request's when that request was opened by this same
+    /// relayer (the app-wide handle used inside a request).
+    fn scope(&self) -> Option<Cow<'_, Arc<ScopeState>>> {
+        match &self.scope {
+            Some(scope) => Some(Cow::Borrowed(scope)),
+            None => Relayer::current_scope_of(&self.shared).map(Cow::Owned),
+        }
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -112,7 +141,9 @@ impl Relayer {
     }
 
     /// Sends the JSON of `message` as it is, without envelope, to `topic`
-    /// (with prefix and suffix). Raw messages are not kept for the record.
+    /// (with prefix and suffix). Inside a request, the message is also kept
+    /// as a line of the record once the producer has accepted it, as the
+    /// Python relayer did.
     pub fn emit_raw<M: Serialize + ?Sized>(&self, topic: &str, message: &M) -> Result<()> {
         self.emit_raw_message(topic, message, None)
     }
@@ -138,7 +169,7 @@ impl Relayer {
             payload,
             timestamp: Timestamp::now(),
         })?;
-        match &self.scope {
+        match self.scope() {
             Some(scope) => scope.keep(line),
             None => {
                 tracing::debug!(target: "relayer", line = line.get(), "log line outside a request")
@@ -167,9 +198,26 @@ impl Relayer {
         self.log("error", payload)
     }
 
-    /// The id of the request this relayer is bound to, if any.
-    pub fn request_id(&self) -> Option<&str> {
-        self.scope.as_deref().map(ScopeState::request_id)
+    /// The id of the request this relayer writes into, if any: the one it
+    /// is bound to, or the current request of this relayer.
+    ///
+    /// ```
+    /// # fn main() -> relayer::Result<()> {
+    /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
+    /// let scope = relayer::Scope::new(&relayer, Some("req-1".into()));
+    /// assert_eq!(scope.relayer().request_id().as_deref(), Some("req-1"));
+    /// // The app-wide handle, inside the request:
+    /// scope.relayer().in_scope(|| assert_eq!(relayer.request_id().as_deref(), Some("req-1")));
+    /// assert_eq!(relayer.request_id(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn request_id(&self) -> Option<String> {
+        self.scope().map(|scope| scope.request_id().to_owned())
+    }
+
+    /// How this relayer writes its records.
+    pub fn wire_format(&self) -> WireFormat {
+        self.shared.wire_format
     }
 
     /// The `source` field of events and records.
@@ -231,16 +279,17 @@ impl Relayer {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let topic = self.shared.topics.full(event_type)?;
+        let scope = self.scope();
         let line = to_raw_value(&Event {
             source: &self.shared.source,
             event_type,
             event_subtype,
             payload,
             timestamp: Timestamp::now(),
-            request_id: self.request_id(),
+            request_id: scope.as_deref().map(|scope| scope.request_id()),
         })?;
         self.send(&topic, key, line.get().as_bytes())?;
-        if let Some(scope) = &self.scope {
+        if let Some(scope) = scope {
             scope.keep(line);
         }
         Ok(())
@@ -253,8 +302,12 @@ impl Relayer {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let topic = self.shared.topics.full(topic)?;
-        let json = serde_json::to_vec(message)?;
-        self.send(&topic, key, &json)
+        let line = to_raw_value(message)?;
+        self.send(&topic, key, line.get().as_bytes())?;
+        if let Some(scope) = self.scope() {
+            scope.keep(line);
+        }
+        Ok(())
     }
 
     /// Checks the size, reports the message to developers, and hands it to

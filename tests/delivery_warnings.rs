@@ -48,3 +48,29 @@ fn a_thousand_drops_give_one_warning_and_every_drop_is_counted() {
     );
     assert_eq!(relayer.stats().dropped, 1_000, "every drop is counted");
 }
+
+#[test]
+fn records_not_sent_in_an_outage_give_one_warning_and_are_all_counted() {
+    let warnings = Warnings::default();
+    let subscriber = tracing_subscriber::registry().with(warnings.clone());
+    let mock = MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .producer(mock.clone())
+        .build()
+        .unwrap();
+    mock.fail_next(1_000, |topic| Error::QueueFull {
+        topic: topic.to_owned(),
+    });
+
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..1_000 {
+            let scope = relayer::Scope::new(&relayer, None);
+            scope.relayer().info("a line").unwrap();
+            drop(scope); // writes its record, which the producer refuses
+        }
+    });
+
+    // One for the drops, one for the records not sent: not one per record.
+    assert_eq!(warnings.0.load(Ordering::Relaxed), 2);
+    assert_eq!(relayer.stats().dropped, 1_000, "every record is counted");
+}

@@ -15,7 +15,7 @@ fn double(n: u32) -> u32 {
 async fn injected(relayer: Relayer) -> Option<String> {
     relayer.emit("greeting", "sent", "nowhere").unwrap();
     relayer.info("nowhere").unwrap();
-    relayer.request_id().map(str::to_owned)
+    relayer.request_id()
 }
 
 #[relayed]

@@ -631,19 +631,17 @@ async fn plain_fns_returning_futures_record_the_future() {
 #[relayed(with = outer)]
 fn inject_mut(outer: &Relayer, mut relayer: Relayer) -> Option<String> {
     relayer = relayer.clone();
-    relayer.request_id().map(str::to_owned)
+    relayer.request_id()
 }
 
 #[relayed(with = outer)]
 fn inject_path(outer: &Relayer, handle: relayer::Relayer) -> Option<String> {
-    handle.request_id().map(str::to_owned)
+    handle.request_id()
 }
 
 #[relayed(with = outer)]
 fn inject_absolute_path(outer: &Relayer, _: ::relayer::Relayer) -> bool {
-    Relayer::current()
-        .and_then(|r| r.request_id().map(str::to_owned))
-        .is_some()
+    Relayer::current().and_then(|r| r.request_id()).is_some()
 }
 
 #[test]
@@ -894,4 +892,62 @@ async fn a_thousand_concurrent_calls_never_mix_lines() {
     }
     tags.sort_unstable();
     assert_eq!(tags, (0..1000).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------
+// The app-wide relayer inside a call
+
+/// A service that logs through the relayer it was built with, as Python
+/// code calls the object it built at startup, and through one built apart.
+struct AppWide {
+    relayer: Relayer,
+    other: Relayer,
+}
+
+impl AppWide {
+    #[relayed(with = self.relayer)]
+    async fn handle(&self, n: u32) -> u32 {
+        self.relayer.info(&json!({ "n": n })).unwrap();
+        tokio::task::yield_now().await;
+        self.relayer.emit("handled", "v1", &n).unwrap();
+        self.other.info("not for this call").unwrap();
+        self.other.emit("audit", "seen", &n).unwrap();
+        n
+    }
+}
+
+#[tokio::test]
+async fn the_app_wide_relayer_writes_into_the_current_call() {
+    let (mock, relayer) = setup();
+    let other_mock = MockProducer::new();
+    let other = Relayer::builder("other_logging")
+        .producer(other_mock.clone())
+        .build()
+        .unwrap();
+    let service = Arc::new(AppWide { relayer, other });
+
+    let calls = (0..20).map(|n| {
+        let service = service.clone();
+        tokio::spawn(async move { service.handle(n).await })
+    });
+    for call in calls {
+        call.await.unwrap();
+    }
+
+    let records = mock.json("logging");
+    assert_eq!(records.len(), 20);
+    for record in &records {
+        let payloads = payloads(record);
+        assert_eq!(payloads.len(), 2, "its own line and event only: {record:#}");
+        assert_eq!(payloads[0]["n"], payloads[1]);
+        assert_eq!(record["lines"][1]["request_id"], record["request_id"]);
+    }
+    assert!(other_mock.json("other_logging").is_empty());
+    assert!(
+        other_mock
+            .json("audit")
+            .iter()
+            .all(|event| event.get("request_id").is_none()),
+        "a foreign relayer's events carry no request id of this call"
+    );
 }

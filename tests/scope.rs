@@ -180,12 +180,12 @@ async fn current_is_the_scope_inside_and_the_installed_relayer_outside() {
     let scope = Scope::new(&relayer, Some("cur".into()));
     let inside = scope
         .relayer()
-        .bind(async { Relayer::current().and_then(|r| r.request_id().map(str::to_owned)) })
+        .bind(async { Relayer::current().and_then(|r| r.request_id()) })
         .await;
     assert_eq!(inside.as_deref(), Some("cur"));
     let sync_inside = scope
         .relayer()
-        .in_scope(|| Relayer::current().unwrap().request_id().map(str::to_owned));
+        .in_scope(|| Relayer::current().unwrap().request_id());
     assert_eq!(sync_inside.as_deref(), Some("cur"));
     assert!(
         Relayer::current().is_none(),

@@ -10,12 +10,14 @@ mod log_line;
 mod outcome;
 mod request;
 mod timestamp;
+mod wire_format;
 
 pub use event::Event;
 pub use log_line::LogLine;
 pub use outcome::Outcome;
 pub use request::{HttpDetails, Record, RpcDetails};
 pub use timestamp::Timestamp;
+pub use wire_format::{RecordDate, WireFormat};
 
 /// A line of a record (an event envelope or a log line), serialized once when
 /// it was emitted or logged and embedded verbatim in the record.

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Line, Outcome, Timestamp};
+use super::{Line, Outcome, RecordDate};
 
 /// The one record written to the logging topic when a request or call ends:
 /// the fields every scope has, the `details` of its kind ([`HttpDetails`] or
@@ -11,12 +11,15 @@ use super::{Line, Outcome, Timestamp};
 pub struct Record<'a, D> {
     /// As configured; by default the logging topic.
     pub source: &'a str,
-    /// The logging topic, prefix and suffix included.
+    /// The logging topic, prefix and suffix included (as configured, without
+    /// them, in [`WireFormat::Python1`](super::WireFormat::Python1)).
     pub logging_topic: &'a str,
     /// When the request or call started.
-    pub date: Timestamp,
-    /// The request id, shared by every event of the request.
-    pub request_id: &'a str,
+    pub date: RecordDate,
+    /// The request id, shared by every event of the request; `null` only in
+    /// [`WireFormat::Python1`](super::WireFormat::Python1), for a request
+    /// whose client sent none.
+    pub request_id: Option<&'a str>,
     /// How it ended.
     pub outcome: Outcome,
     /// What is specific to HTTP requests or RPC calls.

@@ -4,7 +4,11 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
 /// A UTC instant written as RFC 3339 with microseconds and a `Z`,
-/// e.g. `2026-11-23T10:00:00.123456Z`, as the Python relayer wrote it.
+/// e.g. `2026-11-23T10:00:00.123456Z`.
+///
+/// The Python relayer 1.0 wrote no zone (`datetime.utcnow().isoformat()`);
+/// records in [`WireFormat::Python1`](crate::WireFormat::Python1) write
+/// that form, through [`naive`](Timestamp::naive).
 ///
 /// ```
 /// use relayer::record::Timestamp;
@@ -19,25 +23,35 @@ impl Timestamp {
     pub fn now() -> Self {
         Self(Utc::now())
     }
-}
 
-impl From<DateTime<Utc>> for Timestamp {
-    fn from(instant: DateTime<Utc>) -> Self {
-        Self(instant)
+    /// This instant as Python's `datetime.utcnow().isoformat()` wrote it:
+    /// no zone, and microseconds only when they are not zero.
+    ///
+    /// ```
+    /// use relayer::record::Timestamp;
+    /// let t = Timestamp::from(chrono::DateTime::from_timestamp(0, 120_000).unwrap());
+    /// assert_eq!(t.naive().to_string(), "1970-01-01T00:00:00.000120");
+    /// ```
+    pub fn naive(self) -> impl fmt::Display {
+        Naive(self)
     }
-}
 
-impl fmt::Display for Timestamp {
-    /// Every line of every request has a timestamp: the digits are put in a
-    /// stack buffer and written at once, with no allocation and no
-    /// formatting machinery.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Writes the digits into a stack buffer and then at once, with no
+    /// allocation and no formatting machinery: every line of every request
+    /// has a timestamp.
+    fn write(&self, f: &mut fmt::Formatter<'_>, naive: bool) -> fmt::Result {
         let t = &self.0;
+        let micros = t.nanosecond() / 1_000 % 1_000_000;
+        let end = match (naive, micros) {
+            (false, _) => 27,
+            (true, 0) => 19,
+            (true, _) => 26,
+        };
         let Ok(year) = u32::try_from(t.year()) else {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+            return self.write_rare(f, naive);
         };
         if year > 9999 {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+            return self.write_rare(f, naive);
         }
         let mut text = *b"0000-00-00T00:00:00.000000Z";
         put_digits(&mut text[0..4], year);
@@ -47,8 +61,39 @@ impl fmt::Display for Timestamp {
         put_digits(&mut text[14..16], t.minute());
         put_digits(&mut text[17..19], t.second());
         // A leap second's nanoseconds run past 10^9; keep six digits.
-        put_digits(&mut text[20..26], t.nanosecond() / 1_000 % 1_000_000);
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        put_digits(&mut text[20..26], micros);
+        f.write_str(std::str::from_utf8(&text[..end]).map_err(|_| fmt::Error)?)
+    }
+
+    /// Years before 0 or after 9999, through chrono.
+    fn write_rare(&self, f: &mut fmt::Formatter<'_>, naive: bool) -> fmt::Result {
+        let text = self.0.to_rfc3339_opts(SecondsFormat::Micros, true);
+        if !naive {
+            return f.write_str(&text);
+        }
+        let text = text.trim_end_matches('Z');
+        f.write_str(text.strip_suffix(".000000").unwrap_or(text))
+    }
+}
+
+/// See [`Timestamp::naive`].
+struct Naive(Timestamp);
+
+impl fmt::Display for Naive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, true)
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(instant: DateTime<Utc>) -> Self {
+        Self(instant)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 
@@ -84,6 +129,20 @@ mod tests {
                 Timestamp(t).to_string(),
                 t.to_rfc3339_opts(SecondsFormat::Micros, true)
             );
+        }
+    }
+
+    /// What Python 3 prints for `datetime.utcfromtimestamp(secs + micros / 1e6).isoformat()`.
+    #[test]
+    fn naive_matches_python_isoformat() {
+        for (secs, nanos, python) in [
+            (1_795_000_000, 0, "2026-11-18T11:06:40"),
+            (1_795_000_000, 1_000, "2026-11-18T11:06:40.000001"),
+            (1_795_000_000, 999, "2026-11-18T11:06:40"),
+            (0, 123_456_789, "1970-01-01T00:00:00.123456"),
+        ] {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(Timestamp(t).naive().to_string(), python);
         }
     }
 }

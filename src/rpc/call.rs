@@ -53,7 +53,7 @@ impl Call {
     /// Its request id is `relayer`'s when `relayer` is bound to a request,
     /// else the current request's, else a new UUID.
     pub fn new(relayer: &Relayer, service: impl Into<Cow<'static, str>>) -> Self {
-        let request_id = relayer.request_id().map(str::to_owned);
+        let request_id = relayer.request_id();
         Self {
             scope: Some(Scope::new(relayer, request_id)),
             service: service.into(),
@@ -137,11 +137,12 @@ impl Call {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let service_time = scope.elapsed_ms();
+            let format = scope.relayer().wire_format();
+            let service_time = format.milliseconds(scope.elapsed_ms());
             scope.finish(
                 outcome,
                 RpcDetails {
-                    service: &self.service,
+                    service: &format.service(&self.service),
                     service_time,
                     error,
                 },

@@ -17,9 +17,12 @@ pub(super) fn relayer() -> &'static Relayer {
         Relayer::from_shared(Shared {
             topics: TopicNames::default(),
             logging_topic: "logging".to_owned(),
+            logging_topic_name: "logging".to_owned(),
+            wire_format: Default::default(),
             source: "logging".to_owned(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             producer: Arc::new(Discard::default()),
+            record_warnings: Default::default(),
         })
     })
 }

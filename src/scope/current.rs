@@ -8,6 +8,7 @@ use tokio::task::futures::TaskLocalFuture;
 
 use crate::Relayer;
 use crate::global;
+use crate::relayer::Shared;
 use crate::scope::ScopeState;
 
 tokio::task_local! {
@@ -64,6 +65,19 @@ impl Relayer {
     pub(crate) fn current_scoped() -> Option<Relayer> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
+            .ok()
+            .flatten()
+    }
+
+    /// The current request's scope state when that request was opened by
+    /// the relayer that owns `shared`: where its app-wide handle writes.
+    pub(crate) fn current_scope_of(shared: &Arc<Shared>) -> Option<Arc<ScopeState>> {
+        CURRENT
+            .try_with(|relayer| {
+                Arc::ptr_eq(shared, relayer.shared_arc())
+                    .then(|| relayer.scope_state().cloned())
+                    .flatten()
+            })
             .ok()
             .flatten()
     }

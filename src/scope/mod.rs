@@ -13,7 +13,7 @@ use serde_json::value::to_raw_value;
 pub(crate) use state::ScopeState;
 
 use crate::Relayer;
-use crate::record::{Line, LogLine, Outcome, Record, Timestamp};
+use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -50,6 +50,9 @@ pub struct Scope {
     relayer: Relayer,
     date: Timestamp,
     started: Instant,
+    /// Whether the request id was made here (no caller or outer request
+    /// gave one): [`WireFormat::Python1`] records then write `null`.
+    generated_id: bool,
     finished: bool,
 }
 
@@ -63,12 +66,15 @@ impl Scope {
     /// UUID.
     pub fn new(relayer: &Relayer, request_id: Option<String>) -> Self {
         let request_id = request_id
-            .or_else(|| Relayer::current_scope_state().map(|outer| outer.request_id().to_owned()))
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .or_else(|| Relayer::current_scope_state().map(|outer| outer.request_id().to_owned()));
+        let generated_id = request_id.is_none();
+        let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let max_bytes = relayer.shared().max_message_bytes;
         Self {
-            relayer: relayer.bound(Arc::new(ScopeState::new(request_id))),
+            relayer: relayer.bound(Arc::new(ScopeState::new(request_id, max_bytes))),
             date: Timestamp::now(),
             started: Instant::now(),
+            generated_id,
             finished: false,
         }
     }
@@ -113,62 +119,124 @@ impl Scope {
         self.finished = true;
         let mut lines = self.state().close();
         let shared = self.relayer.shared();
-        let record = |lines: &[Line], lines_bytes: usize| {
-            let mut json = Vec::with_capacity(lines_bytes + RECORD_HEAD_ROOM);
-            serde_json::to_writer(
-                &mut json,
-                &Record {
-                    source: &shared.source,
-                    logging_topic: &shared.logging_topic,
-                    date: self.date,
-                    request_id: self.request_id(),
-                    outcome,
-                    details,
-                    lines,
-                },
-            )
-            .map(|()| json)
+        let python = shared.wire_format == WireFormat::Python1;
+        let head = Head {
+            source: &shared.source,
+            logging_topic: if python {
+                &shared.logging_topic_name
+            } else {
+                &shared.logging_topic
+            },
+            date: shared.wire_format.date(self.date),
+            request_id: (!(python && self.generated_id)).then(|| self.request_id()),
+            outcome,
         };
-        let mut json = record(&lines.lines, lines.bytes);
-        if let Ok(full) = &json
-            && full.len() > shared.max_message_bytes
-        {
-            let budget = shared
-                .max_message_bytes
-                .saturating_sub(full.len() - lines.bytes + MARKER_ROOM);
-            truncate(&mut lines.lines, budget);
-            json = record(&lines.lines, budget);
+        let json = |lines: &[Line], lines_bytes: usize| head.json(details, lines, lines_bytes);
+        let max = shared.max_message_bytes;
+        let mut dropped = lines.not_kept;
+        if dropped > 0 {
+            lines.lines.push(marker(dropped));
         }
-        let result = json
+        let mut result = json(&lines.lines, lines.bytes);
+        if let Ok(full) = &result
+            && full.len() > max
+        {
+            // Only the lines can shrink: keep the first ones that fit, and
+            // say how many were dropped.
+            if dropped > 0 {
+                lines.lines.pop();
+            }
+            let head_bytes = full.len() - lines.bytes;
+            let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
+            let kept = lines_within(&lines.lines, budget);
+            dropped += lines.lines.len() - kept;
+            lines.lines.truncate(kept);
+            lines.lines.push(marker(dropped));
+            result = json(&lines.lines, budget);
+        }
+        if let Ok(full) = &result
+            && full.len() > max
+        {
+            // Its own fields are too large: a record that says so still
+            // tells that the request happened, how it ended, and its id.
+            let too_large = TooLarge {
+                record_too_large: full.len(),
+            };
+            // The lines shrank above, so the last one is the marker.
+            let all_lines = lines.lines.len() - 1 + dropped;
+            result = head.json(&too_large, &[marker(all_lines)], MARKER_ROOM);
+        }
+        let result = result
             .map_err(crate::Error::from)
             .and_then(|json| self.relayer.send(&shared.logging_topic, None, &json));
         if let Err(error) = result {
-            tracing::warn!(target: "relayer", request_id = self.request_id(), %error, "request record not sent");
+            shared.record_warnings.warn(|suppressed| {
+                tracing::warn!(target: "relayer", request_id = self.request_id(), %error, suppressed, "request record not sent")
+            });
         }
     }
 }
 
-/// Keeps the first lines that fit in `budget` bytes and appends a marker
-/// line saying how many were dropped.
-fn truncate(lines: &mut Vec<Line>, budget: usize) {
+/// The fields every record has, whatever its details and lines.
+struct Head<'a> {
+    source: &'a str,
+    logging_topic: &'a str,
+    date: RecordDate,
+    request_id: Option<&'a str>,
+    outcome: Outcome,
+}
+
+impl Head<'_> {
+    /// The record's JSON, in a buffer allocated once.
+    fn json<D: Serialize>(
+        &self,
+        details: &D,
+        lines: &[Line],
+        lines_bytes: usize,
+    ) -> serde_json::Result<Vec<u8>> {
+        let mut json = Vec::with_capacity(lines_bytes + RECORD_HEAD_ROOM);
+        let record = Record {
+            source: self.source,
+            logging_topic: self.logging_topic,
+            date: self.date,
+            request_id: self.request_id,
+            outcome: self.outcome,
+            details,
+            lines,
+        };
+        serde_json::to_writer(&mut json, &record).map(|()| json)
+    }
+}
+
+/// The details of a record whose own fields did not fit into the maximum
+/// message size: its size, instead of its details and lines.
+#[derive(Serialize)]
+struct TooLarge {
+    record_too_large: usize,
+}
+
+/// How many of the first `lines` fit in `budget` bytes.
+fn lines_within(lines: &[Line], budget: usize) -> usize {
     let mut used = 0;
-    let kept = lines
+    lines
         .iter()
         .take_while(|line| {
             used += line.get().len() + 1;
             used <= budget
         })
-        .count();
-    let dropped = lines.len() - kept;
-    lines.truncate(kept);
+        .count()
+}
+
+/// The line that says how many lines were dropped from a record.
+fn marker(dropped: usize) -> Line {
     let message =
         format!("{dropped} lines dropped to fit the record into the maximum message size");
-    let marker = to_raw_value(&LogLine {
+    to_raw_value(&LogLine {
         log_level: "warning",
         payload: &serde_json::json!({ "message": message, "dropped_lines": dropped }),
         timestamp: Timestamp::now(),
-    });
-    lines.extend(marker.ok());
+    })
+    .expect("a log line of a string and a number is JSON")
 }
 
 impl Drop for Scope {
