@@ -2,6 +2,7 @@
 //! writes the record when the last frame has gone out.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -21,7 +22,8 @@ pin_project! {
     /// is dropped with nothing left to send. So the record of a streaming or
     /// server-sent-events response covers the whole stream. A body dropped
     /// before its end (the client went away) writes outcome `cancelled`; a
-    /// body error writes outcome `body_error`.
+    /// body error writes outcome `body_error`; a body that panics writes
+    /// outcome `panicked` with the panic's message, and the panic goes on.
     ///
     /// While the body is polled, the request's relayer is
     /// [`Relayer::current`](relayer::Relayer::current), so code producing a
@@ -128,9 +130,17 @@ impl<B: Body> Body for ResponseBody<B> {
         let Some(recorder) = this.recorder else {
             return body.poll_frame(cx);
         };
-        let polled = match recorder.relayer() {
+        let poll = AssertUnwindSafe(|| match recorder.relayer() {
             Some(relayer) => relayer.in_scope(|| body.as_mut().poll_frame(cx)),
             None => body.as_mut().poll_frame(cx),
+        });
+        let polled = match panic::catch_unwind(poll) {
+            Ok(polled) => polled,
+            Err(panic) => {
+                // Recorded, then the panic goes on as if nothing caught it.
+                recorder.on_body_panic(&*panic);
+                panic::resume_unwind(panic);
+            }
         };
         let frame = ready!(polled);
         match &frame {

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, OriginalUri};
 use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, Uri};
 
-use crate::config::{Config, REDACTED, RecordedHeaders};
+use crate::config::{Bounds, Config, REDACTED, RecordedHeaders};
 
 /// The request id header, `x-request-id`: read from requests, set on
 /// requests that lack it and on responses.
@@ -90,16 +90,16 @@ pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
         .map_or(request.uri(), |OriginalUri(uri)| uri)
 }
 
-/// The request id sent by the client or a proxy in `X-Request-ID`, when it
-/// is non-empty text.
-pub(crate) fn request_id<B>(request: &Request<B>) -> Option<String> {
+/// The request id sent by the client or a proxy in `X-Request-ID`, when
+/// the bounds accept it.
+pub(crate) fn request_id<B>(request: &Request<B>, bounds: &Bounds) -> Option<String> {
     let id = request
         .headers()
         .get(REQUEST_ID_HEADER)?
         .to_str()
         .ok()?
         .trim();
-    (!id.is_empty()).then(|| id.to_owned())
+    bounds.accepts_request_id(id).then(|| id.to_owned())
 }
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD.
@@ -114,7 +114,8 @@ fn recorded_headers(headers: &HeaderMap, config: &Config) -> Vec<(HeaderName, St
         let value = if config.redaction.hides_header(name) {
             REDACTED.to_owned()
         } else {
-            values.map(text).collect::<Vec<_>>().join(", ")
+            let joined = values.map(text).collect::<Vec<_>>().join(", ");
+            config.bounds.cut(joined.into()).into_owned()
         };
         Some((name.clone(), value))
     };
@@ -158,13 +159,13 @@ mod tests {
     }
 
     #[test]
-    fn request_id_must_be_non_empty_text() {
-        assert_eq!(
-            request_id(&request(&[("x-request-id", " abc ")])).as_deref(),
-            Some("abc")
-        );
-        assert_eq!(request_id(&request(&[("x-request-id", "  ")])), None);
-        assert_eq!(request_id(&request(&[])), None);
+    fn request_id_must_be_short_visible_text() {
+        let bounds = Bounds::default();
+        let id = |headers: &[(&str, &str)]| request_id(&request(headers), &bounds);
+        assert_eq!(id(&[("x-request-id", " abc ")]).as_deref(), Some("abc"));
+        assert_eq!(id(&[("x-request-id", "  ")]), None);
+        assert_eq!(id(&[("x-request-id", &"a".repeat(129))]), None);
+        assert_eq!(id(&[]), None);
     }
 
     #[test]

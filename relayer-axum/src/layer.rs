@@ -165,6 +165,39 @@ impl RelayerLayer {
         self
     }
 
+    /// The longest `X-Request-ID` taken from a client, in bytes (default
+    /// [`DEFAULT_MAX_REQUEST_ID_BYTES`](crate::DEFAULT_MAX_REQUEST_ID_BYTES),
+    /// 128). A longer id, or one with other bytes than visible ASCII, is
+    /// replaced with a new one: a client cannot make the response, every
+    /// event and the record carry a huge or unprintable id.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer).max_request_id_bytes(64);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_request_id_bytes(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).bounds.request_id_bytes = bytes;
+        self
+    }
+
+    /// The longest header value, path or query string copied into a
+    /// record, in bytes (default
+    /// [`DEFAULT_MAX_VALUE_BYTES`](crate::DEFAULT_MAX_VALUE_BYTES), 8 KiB).
+    /// A longer one is cut and ends with [`CUT`](crate::CUT).
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer).max_value_bytes(1024);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).bounds.value_bytes = bytes;
+        self
+    }
+
     /// Serves requests to exactly `path` (health checks, metrics) without
     /// scope, record or request id: the layer is transparent for them.
     ///

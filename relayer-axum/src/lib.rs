@@ -99,7 +99,7 @@ mod recorder;
 mod service;
 
 pub use body::ResponseBody;
-pub use config::REDACTED;
+pub use config::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES, REDACTED};
 pub use extract::REQUEST_ID_HEADER;
 pub use future::ResponseFuture;
 pub use layer::RelayerLayer;

@@ -2,11 +2,14 @@
 //! ends, or, if the request ends otherwise, when it is dropped.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Method, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+use relayer::WireFormat;
 use relayer::record::{HttpDetails, Outcome};
 use relayer::{Relayer, Scope};
 
@@ -62,9 +65,15 @@ impl Recorder {
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED);
         let headers = response.headers_mut();
-        self.content_length = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse().ok());
+        // No content goes out with a 1xx or a 204, whatever the service set.
+        let no_content = status.is_informational() || status == StatusCode::NO_CONTENT;
+        self.content_length = if no_content {
+            Some(0)
+        } else {
+            headers
+                .get(CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse().ok())
+        };
         if let Some(scope) = &self.scope
             && !headers.contains_key(REQUEST_ID_HEADER)
             && let Ok(id) = HeaderValue::from_str(scope.request_id())
@@ -76,18 +85,30 @@ impl Recorder {
     /// Keeps the panic's message as an `error` line of the record, which
     /// will have outcome `panicked` and status 500.
     pub(crate) fn on_panic(&mut self, panic: &(dyn Any + Send)) {
+        self.keep_panic(panic, "handler panicked");
+        self.status = StatusCode::INTERNAL_SERVER_ERROR.as_u16();
+        self.outcome = Outcome::Panicked;
+    }
+
+    /// The response body panicked while it was being sent: writes the
+    /// record with outcome `panicked`, the status as it was sent, and the
+    /// panic's message as an `error` line.
+    pub(crate) fn on_body_panic(&mut self, panic: &(dyn Any + Send)) {
+        self.keep_panic(panic, "response body panicked");
+        self.finish(Outcome::Panicked);
+    }
+
+    fn keep_panic(&self, panic: &(dyn Any + Send), what: &str) {
         let message = panic
             .downcast_ref::<&str>()
             .copied()
             .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("(no message)");
         if let Some(scope) = &self.scope {
-            let line = serde_json::json!({ "message": "handler panicked", "panic": message });
+            let line = serde_json::json!({ "message": what, "panic": message });
             // A line that cannot be kept must not hide the panic's record.
             let _ = scope.relayer().error(&line);
         }
-        self.status = StatusCode::INTERNAL_SERVER_ERROR.as_u16();
-        self.outcome = Outcome::Panicked;
     }
 
     /// The inner service failed without a response: the server closes the
@@ -128,16 +149,28 @@ impl Recorder {
         let Some(scope) = self.scope.take() else {
             return;
         };
-        let request_time = scope.elapsed_ms();
+        let format = scope.relayer().wire_format();
+        let python = format == WireFormat::Python1;
+        let request_time = format.milliseconds(scope.elapsed_ms());
         let request = &self.request;
-        let query_string = request
-            .uri
-            .query()
-            .filter(|query| !query.is_empty())
-            .map(|query| self.config.redaction.query(query));
-        let user_agent = request.user_agent.as_ref().map(text);
-        let remote_addr = request.remote_addr();
-        let x_forwarded_for = request.x_forwarded_for.as_ref().map(text);
+        let bounds = &self.config.bounds;
+        let path = if python {
+            // WSGI's `PATH_INFO`: percent-decoded, bytes read as UTF-8.
+            percent_decode_str(request.uri.path()).decode_utf8_lossy()
+        } else {
+            Cow::Borrowed(request.uri.path())
+        };
+        let path = bounds.cut(path);
+        let query_string = match request.uri.query().filter(|query| !query.is_empty()) {
+            Some(query) => Some(bounds.cut(self.config.redaction.query(query))),
+            None => python.then_some(Cow::Borrowed("")),
+        };
+        let user_agent = request.user_agent.as_ref().map(|v| bounds.cut(text(v)));
+        let remote_addr = request.remote_addr().map(|addr| bounds.cut(addr));
+        let x_forwarded_for = request
+            .x_forwarded_for
+            .as_ref()
+            .map(|v| bounds.cut(text(v)));
         let headers: BTreeMap<&str, &str> = request
             .headers
             .iter()
@@ -147,7 +180,7 @@ impl Recorder {
             outcome,
             HttpDetails {
                 method: request.method.as_str(),
-                path: request.uri.path(),
+                path: &path,
                 query_string: query_string.as_deref(),
                 user_agent: user_agent.as_deref(),
                 remote_addr: remote_addr.as_deref(),

@@ -22,9 +22,10 @@ use crate::recorder::Recorder;
 ///
 /// For each request (except skipped paths) it:
 ///
-/// 1. takes the request id from `X-Request-ID`, else makes one (a UUID, or
-///    the outer request's id when called inside another request), and sets
-///    it on the request when it was missing;
+/// 1. takes the request id from `X-Request-ID` when it is short visible
+///    ASCII, else makes one (a UUID, or the outer request's id when called
+///    inside another request), and sets it on the request in place of the
+///    client's;
 /// 2. puts the request's bound [`Relayer`] in the request's extensions (the
 ///    `Relayer` extractor reads it) and makes it [`Relayer::current`] while
 ///    the inner service runs and while the response body is polled;
@@ -137,9 +138,11 @@ where
             return ResponseFuture::skipped(self.inner.call(request));
         }
 
-        let given_id = request_id(&request);
+        let given_id = request_id(&request, &self.config.bounds);
         let given = given_id.is_some();
         let scope = Scope::new(&self.relayer, given_id);
+        // The inner service sees the id in use, also when the client's
+        // was refused.
         if !given && let Ok(id) = HeaderValue::from_str(scope.request_id()) {
             request.headers_mut().insert(REQUEST_ID_HEADER, id);
         }

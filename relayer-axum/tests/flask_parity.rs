@@ -100,13 +100,17 @@ async fn emitted_messages_go_to_the_prefixed_and_suffixed_topic() {
 }
 
 #[tokio::test]
-async fn emitted_raw_messages_have_no_envelope_and_stay_out_of_the_record() {
+async fn emitted_raw_messages_have_no_envelope_and_are_kept_in_the_record() {
     let (mock, client) = start().await;
     client.get("/test_raw").await;
     let record = the_record(&mock).await;
 
     assert_eq!(mock.json("test_raw_topic"), [json!("message")]);
-    assert!(lines(&record).is_empty());
+    assert_eq!(
+        lines(&record),
+        &[json!("message")],
+        "as the Python relayer keeps it"
+    );
 }
 
 #[tokio::test]

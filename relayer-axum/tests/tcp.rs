@@ -195,6 +195,226 @@ async fn a_panic_is_a_500_and_a_panicked_record() {
 }
 
 #[tokio::test]
+async fn a_body_that_panics_while_streaming_gives_a_panicked_record() {
+    quiet_expected_panics();
+    let (mock, relayer) = relayer();
+    let stream = || async {
+        let chunks = futures_util::stream::unfold(0, |n| async move {
+            if n == 2 {
+                // The status and the first chunks are on the wire by now.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                panic!("{EXPECTED_PANIC}: the stream broke");
+            }
+            Some((Ok::<_, Infallible>(Bytes::from_static(b"chunk")), n + 1))
+        });
+        Body::from_stream(chunks)
+    };
+    let app = Router::new()
+        .route("/stream", get(stream))
+        .route("/fine", get(|| async { "fine" }))
+        .layer(RelayerLayer::new(relayer));
+    let client = Client::new(serve(app).await);
+
+    let response = client
+        .open(
+            client
+                .request("GET", "/stream")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the status went out before the body"
+    );
+    assert!(
+        response.into_body().collect().await.is_err(),
+        "the body breaks off"
+    );
+
+    let record = the_record(&mock).await;
+    assert_eq!(
+        record["outcome"], "panicked",
+        "not `cancelled`: the client did not go away"
+    );
+    assert_eq!(record["status"], 200, "the status as sent");
+    let lines = lines(&record);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["log_level"], "error");
+    assert_eq!(
+        lines[0]["payload"],
+        json!({"message": "response body panicked", "panic": format!("{EXPECTED_PANIC}: the stream broke")})
+    );
+    assert_eq!(
+        client.get("/fine").await.text(),
+        "fine",
+        "the server goes on"
+    );
+    assert_eq!(records(&mock, 2).await.len(), 2, "one record each");
+}
+
+#[tokio::test]
+async fn an_oversized_request_id_is_replaced_and_never_copied() {
+    let (mock, relayer) = relayer();
+    let app = Router::new()
+        .route(
+            "/emit",
+            get(|relayer: Relayer| async move {
+                relayer.emit("order", "created", &1).unwrap();
+                "ok"
+            }),
+        )
+        .layer(RelayerLayer::new(relayer));
+    let client = Client::new(serve(app).await);
+
+    let huge = "x".repeat(380 * 1024);
+    for bad in [huge.as_str(), "has spaces", "tab\there"] {
+        let request = client
+            .request("GET", "/emit")
+            .header("x-request-id", bad)
+            .body(Full::default())
+            .unwrap();
+        let reply = client.send(request).await;
+        assert_eq!(reply.status, 200);
+        let id = reply.request_id().to_owned();
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "a new id instead of {:.20}",
+            bad
+        );
+        let record = records(&mock, 1).await.pop().unwrap();
+        assert_eq!(record["request_id"], id.as_str());
+        assert_eq!(mock.json("test_order_topic")[0]["request_id"], id.as_str());
+        for message in mock.topics().iter().flat_map(|topic| mock.messages(topic)) {
+            assert!(
+                message.value.len() < 2048,
+                "no message carries the client's id"
+            );
+        }
+        mock.clear();
+    }
+
+    let at_the_bound = "r".repeat(relayer_axum::DEFAULT_MAX_REQUEST_ID_BYTES);
+    let request = client
+        .request("GET", "/emit")
+        .header("x-request-id", &at_the_bound)
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(
+        client.send(request).await.request_id(),
+        at_the_bound,
+        "a long but valid id is kept"
+    );
+}
+
+#[tokio::test]
+async fn oversized_headers_are_cut_and_the_record_still_fits() {
+    let mock = relayer_test::MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .producer(mock.clone())
+        .max_message_bytes(100_000)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|relayer: Relayer| async move {
+                relayer.info(&"y".repeat(40_000)).unwrap();
+                "ok"
+            }),
+        )
+        .layer(RelayerLayer::new(relayer.clone()).record_all_headers());
+    let client = Client::new(serve(app).await);
+
+    // Within what hyper accepts (about 400 KB of headers in all).
+    let big = "u".repeat(40 * 1024);
+    let request = client
+        .request("GET", "/?q=1")
+        .header("user-agent", "u".repeat(150 * 1024))
+        .header("x-forwarded-for", &big)
+        .header("x-real-ip", &big)
+        .header("x-one", &big)
+        .header("x-two", &big)
+        .body(Full::default())
+        .unwrap();
+    let reply = client.send(request).await;
+    assert_eq!(reply.status, 200);
+
+    let sent = mock.wait_for("logging", 1, WAIT).await;
+    assert_eq!(sent.len(), 1, "one record");
+    assert!(
+        sent[0].value.len() <= 100_000,
+        "within the maximum message size"
+    );
+    let record = sent[0].json();
+    let cut = |value: &Value| {
+        let text = value.as_str().unwrap();
+        assert!(text.ends_with(relayer_axum::CUT), "marked as cut");
+        assert!(text.len() <= relayer_axum::DEFAULT_MAX_VALUE_BYTES + relayer_axum::CUT.len());
+    };
+    cut(&record["user_agent"]);
+    cut(&record["x_forwarded_for"]);
+    cut(&record["remote_addr"]);
+    cut(&record["headers"]["x-one"]);
+    // Eight cut values (the recorded headers and the record's own fields)
+    // leave no room for the line.
+    let lines = lines(&record);
+    assert_eq!(lines.last().unwrap()["payload"]["dropped_lines"], 1);
+    let stats = relayer.stats();
+    assert_eq!(
+        (stats.produced, stats.delivered, stats.dropped),
+        (1, 1, 0),
+        "counted"
+    );
+}
+
+#[tokio::test]
+async fn a_record_whose_own_fields_cannot_fit_is_written_small_not_lost() {
+    let mock = relayer_test::MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .producer(mock.clone())
+        .max_message_bytes(4_000)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|relayer: Relayer| async move {
+                relayer.info("a line").unwrap();
+                "ok"
+            }),
+        )
+        .layer(RelayerLayer::new(relayer.clone()));
+    let client = Client::new(serve(app).await);
+
+    let request = client
+        .request("GET", "/")
+        .header("user-agent", "u".repeat(6_000))
+        .header("x-request-id", "req-small")
+        .body(Full::default())
+        .unwrap();
+    client.send(request).await;
+
+    let sent = mock.wait_for("logging", 1, WAIT).await;
+    assert!(sent[0].value.len() <= 4_000);
+    let record = sent[0].json();
+    assert_eq!(record["request_id"], "req-small");
+    assert_eq!(record["outcome"], "ok");
+    assert!(
+        record["record_too_large"].as_u64().unwrap() > 4_000,
+        "says why: {record}"
+    );
+    assert!(record.get("user_agent").is_none());
+    assert_eq!(lines(&record)[0]["payload"]["dropped_lines"], 1);
+    assert_eq!(
+        relayer.stats().delivered,
+        1,
+        "counted as a delivered record"
+    );
+}
+
+#[tokio::test]
 async fn a_client_gone_mid_stream_gives_one_cancelled_record() {
     let (mock, relayer) = relayer();
     let (dropped, stream_dropped) = oneshot::channel();

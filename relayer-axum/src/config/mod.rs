@@ -1,10 +1,13 @@
 //! What the layer records and skips, shared by every clone of the layer and
 //! its services.
 
+mod bounds;
 mod redaction;
 
 use http::HeaderName;
 
+pub(crate) use bounds::Bounds;
+pub use bounds::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES};
 pub use redaction::REDACTED;
 pub(crate) use redaction::Redaction;
 
@@ -20,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) recorded_headers: RecordedHeaders,
     /// Header values and query parameters masked in the record.
     pub(crate) redaction: Redaction,
+    /// How much client input is copied into responses and records.
+    pub(crate) bounds: Bounds,
 }
 
 /// Which request headers go into the record's `headers` object.

@@ -1,0 +1,86 @@
+//! Client input is bounded: what a client sends is copied into a response,
+//! an event or a record only up to a size.
+
+use std::borrow::Cow;
+
+/// The longest `X-Request-ID` taken from a client, by default.
+pub const DEFAULT_MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// The longest header value, path or query string copied into a record,
+/// by default.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 8 * 1024;
+
+/// What ends a value that was cut to its bound.
+///
+/// ```
+/// assert_eq!(relayer_axum::CUT, "…[cut]");
+/// ```
+pub const CUT: &str = "…[cut]";
+
+/// The size bounds on client input.
+#[derive(Debug, Clone)]
+pub(crate) struct Bounds {
+    pub(crate) request_id_bytes: usize,
+    pub(crate) value_bytes: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            request_id_bytes: DEFAULT_MAX_REQUEST_ID_BYTES,
+            value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+impl Bounds {
+    /// Whether `id` may serve as the request id: short, and visible ASCII
+    /// only, so it is safe in headers, events and log queries.
+    pub(crate) fn accepts_request_id(&self, id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= self.request_id_bytes
+            && id.bytes().all(|byte| byte.is_ascii_graphic())
+    }
+
+    /// `value`, cut at a character boundary to at most the bound, and then
+    /// marked with [`CUT`].
+    pub(crate) fn cut<'v>(&self, value: Cow<'v, str>) -> Cow<'v, str> {
+        if value.len() <= self.value_bytes {
+            return value;
+        }
+        let end = (0..=self.value_bytes)
+            .rev()
+            .find(|&end| value.is_char_boundary(end))
+            .unwrap_or(0);
+        Cow::Owned(format!("{}{CUT}", &value[..end]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_visible_ascii() {
+        let bounds = Bounds::default();
+        assert!(bounds.accepts_request_id("req-42_a.b:c/d"));
+        assert!(bounds.accepts_request_id(&"x".repeat(128)));
+        assert!(!bounds.accepts_request_id(&"x".repeat(129)));
+        assert!(!bounds.accepts_request_id(""));
+        assert!(!bounds.accepts_request_id("has space"));
+        assert!(!bounds.accepts_request_id("tab\there"));
+        assert!(!bounds.accepts_request_id("é"));
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_character_boundary_and_marked() {
+        let bounds = Bounds {
+            request_id_bytes: 0,
+            value_bytes: 5,
+        };
+        assert_eq!(bounds.cut("short".into()), "short");
+        assert_eq!(bounds.cut("longer".into()), "longe…[cut]");
+        // 'é' is two bytes: it is not split.
+        assert_eq!(bounds.cut("abcdé".into()), "abcd…[cut]");
+    }
+}
