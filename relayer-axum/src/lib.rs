@@ -60,8 +60,8 @@
 //! |---|---|
 //! | `source`, `logging_topic` | as configured (the logging topic with prefix and suffix) |
 //! | `date` | request start, RFC 3339 UTC |
-//! | `request_id` | `X-Request-ID`, else a new UUID (also set on the request and the response) |
-//! | `outcome` | `ok`, `panicked`, `cancelled` (the client went away), `body_error`, `error` (the inner service returned `Err`) |
+//! | `request_id` | `X-Request-ID` when it is short visible ASCII ([`RelayerLayer::max_request_id_bytes`]), else a new UUID (also set on the request and the response) |
+//! | `outcome` | `ok`, `panicked` (the handler or the body panicked), `cancelled` (the client went away), `body_error`, `error` (the inner service returned `Err`) |
 //! | `method`, `path` | from the request (the path as the client sent it, also behind nested routers) |
 //! | `query_string` | without `?`, configured parameters redacted; `null` when absent |
 //! | `user_agent` | `User-Agent` or `null` |
@@ -72,6 +72,11 @@
 //! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
 //! | `headers` | only when configured: the recorded request headers |
 //! | `lines` | every event emitted and line logged in the request, in call order |
+//!
+//! Header values, the path and the query string are cut at
+//! [`RelayerLayer::max_value_bytes`] (8 KiB) and end with [`CUT`]. In
+//! [`WireFormat::Python1`](relayer::WireFormat::Python1), `path` is
+//! percent-decoded and an absent query string is `""`.
 //!
 //! # Secrets
 //!
