@@ -35,7 +35,7 @@ use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use relayer::record::{Event, HttpDetails, Outcome, Timestamp};
-use relayer::{KAFKA_DEFAULTS, Relayer, Scope};
+use relayer::{KAFKA_DEFAULTS, Relayer, Sampling, Scope};
 use relayer_test::{EmbeddedBroker, MockProducer};
 
 use payload::Order;
@@ -333,5 +333,45 @@ fn finish(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, emit, log, finish);
+/// A whole request (2 emits, 3 log lines, the record) with every record
+/// kept, and with 1 % kept: what tail sampling saves on the request path.
+fn sampling(c: &mut Criterion) {
+    let broker = EmbeddedBroker::start().expect("an embedded broker");
+    let mut group = c.benchmark_group("sampling");
+    let kept_1 = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .sampling(Sampling::ratio(0.01))
+        .build()
+        .expect("a sampling relayer");
+    let all = kafka_target(&broker);
+    let targets = [
+        ("keep all", all.relayer.clone()),
+        ("keep 1 %", kept_1.clone()),
+    ];
+    let settle = move || {
+        drain(|| all.relayer.stats().queued);
+        drain(|| kept_1.stats().queued);
+    };
+    let order = Order::new(42);
+    for (name, relayer) in targets {
+        let run = |(), n| {
+            for _ in 0..n {
+                let scope = Scope::new(&relayer, None);
+                let handle = scope.relayer();
+                handle
+                    .emit(TOPIC, "created", black_box(&order))
+                    .expect("sent");
+                handle.emit(TOPIC, "paid", black_box(&order)).expect("sent");
+                for _ in 0..3 {
+                    handle.log("info", black_box(&order)).expect("kept");
+                }
+                finish_http(scope);
+            }
+        };
+        bench(&mut group, name, RECORD_CHUNK, |_| (), run, &settle);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, emit, log, finish, sampling);
 criterion_main!(benches);

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use rdkafka::ClientConfig;
 
 use crate::producer::{self, KafkaProducer, Producer};
-use crate::record::WireFormat;
+use crate::record::{Line, WireFormat};
 use crate::relayer::{Relayer, Shared};
+use crate::sampling::Sampling;
 use crate::topic::TopicNames;
 use crate::{Error, Result};
 
@@ -67,6 +68,9 @@ pub struct Builder {
     producer: Option<Arc<dyn Producer>>,
     max_message_bytes: usize,
     wire_format: WireFormat,
+    /// Serialized when set; an error surfaces from `build`.
+    fields: Vec<(String, serde_json::Result<Line>)>,
+    sampling: Option<Sampling>,
 }
 
 impl Builder {
@@ -81,6 +85,8 @@ impl Builder {
             producer: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             wire_format: WireFormat::default(),
+            fields: Vec::new(),
+            sampling: None,
         }
     }
 
@@ -144,6 +150,46 @@ impl Builder {
         self
     }
 
+    /// A field on every record (in its `fields` object): the service's
+    /// name, version, region, host; whatever you set, nothing is read from
+    /// the environment for you. A request's own [`field`](Relayer::field)
+    /// of the same name wins.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .field("service", "billing")
+    ///     .field("version", env!("CARGO_PKG_VERSION"))
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn field<V: serde::Serialize + ?Sized>(
+        mut self,
+        name: impl Into<String>,
+        value: &V,
+    ) -> Self {
+        let name = name.into();
+        self.fields.retain(|(kept, _)| *kept != name);
+        self.fields
+            .push((name, serde_json::value::to_raw_value(value)));
+        self
+    }
+
+    /// Writes only some records: see [`Sampling`]. By default every record
+    /// is written.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .sampling(relayer::Sampling::ratio(0.1))
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
     /// Sends through this producer instead of a Kafka producer built from
     /// the brokers, e.g. `relayer_test::MockProducer` in tests.
     pub fn producer(mut self, producer: impl Producer) -> Self {
@@ -153,8 +199,13 @@ impl Builder {
 
     /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
     /// (here or in `KAFKA_BROKERS`) nor a producer are given, and with
-    /// [`Error::InvalidTopic`] when the logging topic is not a legal name.
-    pub fn build(self) -> Result<Relayer> {
+    /// [`Error::InvalidTopic`] when the logging topic is not a legal name,
+    /// and with [`Error::NotSerializable`] when a field cannot be JSON.
+    pub fn build(mut self) -> Result<Relayer> {
+        let fields = std::mem::take(&mut self.fields)
+            .into_iter()
+            .map(|(name, value)| Ok((name, value?)))
+            .collect::<Result<_>>()?;
         let topics = TopicNames::new(self.topic_prefix.clone(), self.topic_suffix.clone());
         let logging_topic = topics.full(&self.logging_topic)?;
         let producer = match producer::patched().or(self.producer.clone()) {
@@ -171,6 +222,9 @@ impl Builder {
             max_message_bytes: self.max_message_bytes,
             producer,
             record_warnings: Default::default(),
+            fields,
+            sampling: self.sampling,
+            sampled_out: Default::default(),
         }))
     }
 

@@ -48,6 +48,7 @@ mod rate_limit;
 pub mod record;
 mod relayer;
 pub mod rpc;
+mod sampling;
 mod scope;
 mod topic;
 
@@ -61,6 +62,7 @@ pub use record::WireFormat;
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 pub use relayer_rpc::relayed;
+pub use sampling::Sampling;
 pub use scope::Scope;
 
 // The README's Rust examples compile as doc tests.

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -12,7 +13,8 @@ use crate::config::Builder;
 use crate::key::PartitionKey;
 use crate::producer::{Message, Producer, Stats};
 use crate::rate_limit::RateLimited;
-use crate::record::{Event, LogLine, Timestamp, WireFormat};
+use crate::record::{Event, Line, LogLine, Timestamp, WireFormat};
+use crate::sampling::Sampling;
 use crate::scope::ScopeState;
 use crate::topic::TopicNames;
 use crate::{Error, Result};
@@ -63,6 +65,12 @@ pub(crate) struct Shared {
     pub(crate) producer: Arc<dyn Producer>,
     /// "Request record not sent", once per period during an outage.
     pub(crate) record_warnings: RateLimited,
+    /// Fields set on the builder, on every record.
+    pub(crate) fields: Vec<(String, Line)>,
+    /// Which records are written; all when `None`.
+    pub(crate) sampling: Option<Sampling>,
+    /// Records the sampling policy left out.
+    pub(crate) sampled_out: AtomicU64,
 }
 
 impl Relayer {
@@ -178,6 +186,56 @@ impl Relayer {
         Ok(())
     }
 
+    /// Sets the field `name` of the current request's record, in its
+    /// `fields` object, to `value` (any JSON, serialized now); the last
+    /// write of a name wins. Fields make the record a wide event: one
+    /// document per request, queried by its fields (user, tenant, plan,
+    /// cart value, feature flags, error code).
+    ///
+    /// Outside a request there is no record: the field is only reported
+    /// through `tracing::debug!` with target `relayer`.
+    ///
+    /// ```
+    /// # fn main() -> relayer::Result<()> {
+    /// # let mock = relayer_test::MockProducer::new();
+    /// # let relayer = relayer::Relayer::builder("logging").producer(mock.clone()).build()?;
+    /// let scope = relayer::Scope::new(&relayer, None);
+    /// scope.relayer().field("user_id", &42)?;
+    /// scope.relayer().field("plan", "free")?;
+    /// scope.relayer().field("plan", "pro")?; // the last write wins
+    /// # drop(scope);
+    /// # let record = &mock.json("logging")[0];
+    /// # assert_eq!(record["fields"], serde_json::json!({"user_id": 42, "plan": "pro"}));
+    /// # Ok(()) }
+    /// ```
+    pub fn field<V: Serialize + ?Sized>(&self, name: &str, value: &V) -> Result<()> {
+        let value = to_raw_value(value)?;
+        match self.scope() {
+            Some(scope) => scope.set_field(name, value),
+            None => {
+                tracing::debug!(target: "relayer", name, value = value.get(), "field outside a request")
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the current request's record whatever the
+    /// [sampling policy](crate::Sampling) says, e.g. for a request a
+    /// developer wants to look at.
+    ///
+    /// ```
+    /// # fn handler(relayer: relayer::Relayer, suspicious: bool) {
+    /// if suspicious {
+    ///     relayer.keep();
+    /// }
+    /// # }
+    /// ```
+    pub fn keep(&self) {
+        if let Some(scope) = self.scope() {
+            scope.force_keep();
+        }
+    }
+
     /// [`log`](Self::log) at level `"debug"`.
     pub fn debug<P: Serialize + ?Sized>(&self, payload: &P) -> Result<()> {
         self.log("debug", payload)
@@ -237,9 +295,12 @@ impl Relayer {
         self.shared.producer.flush(timeout)
     }
 
-    /// Delivery counters: produced, delivered, failed, dropped, queued.
+    /// Delivery counters: produced, delivered, failed, dropped, queued;
+    /// and the records the sampling policy left out.
     pub fn stats(&self) -> Stats {
-        self.shared.producer.stats()
+        let mut stats = self.shared.producer.stats();
+        stats.sampled_out = self.shared.sampled_out.load(Relaxed);
+        stats
     }
 
     /// Flushes for at most `timeout` and returns the final counters, for a

@@ -48,3 +48,36 @@ fn counters_and_queue_depth_follow_the_stats() {
         other => panic!("relayer_queue_depth: {other:?}"),
     }
 }
+
+#[test]
+fn sampled_out_records_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mock = MockProducer::new();
+
+    let stats = metrics::with_local_recorder(&recorder, || {
+        let relayer = Relayer::builder("logging")
+            .producer(mock.clone())
+            .sampling(relayer::Sampling::ratio(0.0))
+            .build()
+            .unwrap();
+        for _ in 0..5 {
+            Scope::new(&relayer, None).finish(Outcome::Ok, RpcDetails::default());
+        }
+        Scope::new(&relayer, None).finish(Outcome::Error, RpcDetails::default());
+        relayer.stats()
+    });
+
+    assert_eq!(
+        (stats.sampled_out, stats.produced),
+        (5, 1),
+        "the error is kept"
+    );
+    let sampled_out = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find(|(key, ..)| key.key().name() == "relayer_records_sampled_out_total")
+        .map(|(.., value)| value);
+    assert_eq!(sampled_out, Some(DebugValue::Counter(5)));
+}

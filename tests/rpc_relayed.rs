@@ -951,3 +951,19 @@ async fn the_app_wide_relayer_writes_into_the_current_call() {
         "a foreign relayer's events carry no request id of this call"
     );
 }
+
+#[relayed(with = relayer)]
+fn checkout(relayer: &Relayer, cart_value: u32) -> u32 {
+    Relayer::current()
+        .unwrap()
+        .field("cart_value", &cart_value)
+        .unwrap();
+    cart_value
+}
+
+#[test]
+fn fields_set_in_a_relayed_function_land_on_its_record() {
+    let (mock, relayer) = setup();
+    checkout(&relayer, 120);
+    assert_eq!(only_record(&mock)["fields"], json!({"cart_value": 120}));
+}

@@ -148,6 +148,9 @@ impl<B: Body> Body for ResponseBody<B> {
                 if let Some(data) = frame.data_ref() {
                     recorder.on_data(data.remaining());
                 }
+                if let Some(trailers) = frame.trailers_ref() {
+                    recorder.on_trailers(trailers);
+                }
                 if body.is_end_stream() {
                     recorder.end();
                 }

@@ -4,14 +4,15 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, OriginalUri};
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, Uri};
 
-use crate::config::{Bounds, Config, REDACTED, RecordedHeaders};
+use crate::config::{Config, REDACTED, RecordedHeaders};
 
-/// The request id header, `x-request-id`: read from requests, set on
-/// requests that lack it and on responses.
+/// The default request id header, `x-request-id`: read from requests, set
+/// on requests that lack it and on responses. Another name can be set with
+/// [`RelayerLayer::request_id_header`](crate::RelayerLayer::request_id_header).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -51,6 +52,8 @@ pub(crate) struct RequestInfo {
     pub(crate) x_forwarded_for: Option<HeaderValue>,
     /// The configured headers, values redacted where configured.
     pub(crate) headers: Vec<(HeaderName, String)>,
+    /// The route template the router matched, e.g. `/things/{id}`.
+    pub(crate) route: Option<MatchedPath>,
 }
 
 impl RequestInfo {
@@ -67,6 +70,7 @@ impl RequestInfo {
                 .map(|ConnectInfo(peer)| peer.ip()),
             x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
             headers: recorded_headers(headers, config),
+            route: request.extensions().get::<MatchedPath>().cloned(),
         }
     }
 
@@ -90,16 +94,16 @@ pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
         .map_or(request.uri(), |OriginalUri(uri)| uri)
 }
 
-/// The request id sent by the client or a proxy in `X-Request-ID`, when
-/// the bounds accept it.
-pub(crate) fn request_id<B>(request: &Request<B>, bounds: &Bounds) -> Option<String> {
+/// The request id sent by the client or a proxy in the request id header,
+/// when the bounds accept it.
+pub(crate) fn request_id<B>(request: &Request<B>, config: &Config) -> Option<String> {
     let id = request
         .headers()
-        .get(REQUEST_ID_HEADER)?
+        .get(&config.request_id_header.0)?
         .to_str()
         .ok()?
         .trim();
-    bounds.accepts_request_id(id).then(|| id.to_owned())
+    config.bounds.accepts_request_id(id).then(|| id.to_owned())
 }
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD.
@@ -111,7 +115,8 @@ fn recorded_headers(headers: &HeaderMap, config: &Config) -> Vec<(HeaderName, St
     let record = |name: &HeaderName| {
         let mut values = headers.get_all(name).iter().peekable();
         values.peek()?;
-        let value = if config.redaction.hides_header(name) {
+        let sensitive = headers.get_all(name).iter().any(HeaderValue::is_sensitive);
+        let value = if sensitive || config.redaction.hides_header(name) {
             REDACTED.to_owned()
         } else {
             let joined = values.map(text).collect::<Vec<_>>().join(", ");
@@ -160,8 +165,8 @@ mod tests {
 
     #[test]
     fn request_id_must_be_short_visible_text() {
-        let bounds = Bounds::default();
-        let id = |headers: &[(&str, &str)]| request_id(&request(headers), &bounds);
+        let config = Config::default();
+        let id = |headers: &[(&str, &str)]| request_id(&request(headers), &config);
         assert_eq!(id(&[("x-request-id", " abc ")]).as_deref(), Some("abc"));
         assert_eq!(id(&[("x-request-id", "  ")]), None);
         assert_eq!(id(&[("x-request-id", &"a".repeat(129))]), None);
@@ -183,6 +188,10 @@ mod tests {
             ("cookie", "session=s3cret"),
             ("x-api-key", "s3cret"),
         ]);
+        let mut request = request;
+        let mut marked = HeaderValue::from_static("s3cret");
+        marked.set_sensitive(true);
+        request.headers_mut().insert("x-marked", marked);
         let recorded = RequestInfo::new(&request, &config).headers;
         let mut headers: Vec<(&str, &str)> = recorded
             .iter()
@@ -196,6 +205,7 @@ mod tests {
                 ("authorization", REDACTED),
                 ("cookie", REDACTED),
                 ("x-api-key", REDACTED),
+                ("x-marked", REDACTED),
                 ("x-tenant", "acme"),
             ]
         );

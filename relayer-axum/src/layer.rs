@@ -7,7 +7,7 @@ use http::HeaderName;
 use relayer::Relayer;
 use tower_layer::Layer;
 
-use crate::config::Config;
+use crate::config::{Config, RequestIdHeader};
 use crate::service::RelayerService;
 
 /// A tower [`Layer`] that gives each HTTP request a [`relayer::Scope`] and
@@ -195,6 +195,29 @@ impl RelayerLayer {
     #[must_use]
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).bounds.value_bytes = bytes;
+        self
+    }
+
+    /// Reads and writes the request id in the header `name` instead of
+    /// `x-request-id` (e.g. `x-correlation-id`).
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid header name.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer).request_id_header("x-correlation-id");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn request_id_header<K>(mut self, name: K) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: fmt::Debug,
+    {
+        Arc::make_mut(&mut self.config).request_id_header = RequestIdHeader(header_name(name));
         self
     }
 

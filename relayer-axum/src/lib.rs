@@ -71,6 +71,9 @@
 //! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
 //! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
 //! | `headers` | only when configured: the recorded request headers |
+//! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
+//! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
+//! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
 //! | `lines` | every event emitted and line logged in the request, in call order |
 //!
 //! Header values, the path and the query string are cut at
@@ -82,7 +85,8 @@
 //!
 //! The values of `Authorization`, `Proxy-Authorization`, `Cookie` and
 //! `Set-Cookie` never reach a record: they are [`REDACTED`] even when
-//! recorded on purpose. [`RelayerLayer::redact_header`] and
+//! recorded on purpose, and neither do values marked sensitive
+//! (`HeaderValue::set_sensitive`). [`RelayerLayer::redact_header`] and
 //! [`RelayerLayer::redact_query_param`] mask more.
 //!
 //! # Exactly one record
@@ -99,6 +103,7 @@ mod body;
 mod config;
 mod extract;
 mod future;
+mod grpc;
 mod layer;
 mod recorder;
 mod service;

@@ -14,7 +14,8 @@ use relayer::record::{HttpDetails, Outcome};
 use relayer::{Relayer, Scope};
 
 use crate::config::Config;
-use crate::extract::{REQUEST_ID_HEADER, RequestInfo, text};
+use crate::extract::{RequestInfo, text};
+use crate::grpc::GrpcStatus;
 
 /// The status recorded when the client went away before the response was
 /// ready: nginx's "client closed request".
@@ -39,6 +40,8 @@ pub(crate) struct Recorder {
     /// False for responses without a body on the wire (to `HEAD`, and 1xx,
     /// 204 and 304): servers drop those bodies unpolled, which ends them.
     body_expected: bool,
+    /// The gRPC status, from the response headers or the trailers.
+    grpc: Option<GrpcStatus>,
 }
 
 impl Recorder {
@@ -53,6 +56,7 @@ impl Recorder {
             bytes_sent: 0,
             outcome: Outcome::Ok,
             body_expected,
+            grpc: None,
         }
     }
 
@@ -74,11 +78,13 @@ impl Recorder {
                 .get(CONTENT_LENGTH)
                 .and_then(|value| value.to_str().ok()?.parse().ok())
         };
+        self.grpc = GrpcStatus::from_headers(headers);
+        let id_header = &self.config.request_id_header.0;
         if let Some(scope) = &self.scope
-            && !headers.contains_key(REQUEST_ID_HEADER)
+            && !headers.contains_key(id_header)
             && let Ok(id) = HeaderValue::from_str(scope.request_id())
         {
-            headers.insert(REQUEST_ID_HEADER, id);
+            headers.insert(id_header.clone(), id);
         }
     }
 
@@ -118,6 +124,13 @@ impl Recorder {
         self.finish(Outcome::Error);
     }
 
+    /// The body's trailers: a gRPC response's status is there.
+    pub(crate) fn on_trailers(&mut self, trailers: &http::HeaderMap) {
+        if let Some(status) = GrpcStatus::from_headers(trailers) {
+            self.grpc = Some(status);
+        }
+    }
+
     /// Counts `bytes` of body handed to the server.
     pub(crate) fn on_data(&mut self, bytes: usize) {
         self.bytes_sent += bytes as u64;
@@ -146,9 +159,10 @@ impl Recorder {
 
     /// Writes the record now, unless it was written already.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
-        let Some(scope) = self.scope.take() else {
+        let Some(mut scope) = self.scope.take() else {
             return;
         };
+        scope.set_status(self.status);
         let format = scope.relayer().wire_format();
         let python = format == WireFormat::Python1;
         let request_time = format.milliseconds(scope.elapsed_ms());
@@ -171,6 +185,11 @@ impl Recorder {
             .x_forwarded_for
             .as_ref()
             .map(|v| bounds.cut(text(v)));
+        let grpc_message = self
+            .grpc
+            .as_ref()
+            .and_then(|grpc| grpc.message.as_deref())
+            .map(|message| bounds.cut(message.into()));
         let headers: BTreeMap<&str, &str> = request
             .headers
             .iter()
@@ -189,6 +208,9 @@ impl Recorder {
                 content_length: self.content_length.unwrap_or(self.bytes_sent),
                 request_time,
                 headers,
+                route: request.route.as_ref().map(|route| route.as_str()),
+                grpc_status: self.grpc.as_ref().map(|grpc| grpc.code),
+                grpc_message: grpc_message.as_deref(),
             },
         );
     }

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::config::Config;
-use crate::extract::{REQUEST_ID_HEADER, RequestInfo, original_uri, request_id};
+use crate::extract::{RequestInfo, original_uri, request_id};
 use crate::future::ResponseFuture;
 use crate::recorder::Recorder;
 
@@ -138,13 +138,14 @@ where
             return ResponseFuture::skipped(self.inner.call(request));
         }
 
-        let given_id = request_id(&request, &self.config.bounds);
+        let given_id = request_id(&request, &self.config);
         let given = given_id.is_some();
         let scope = Scope::new(&self.relayer, given_id);
         // The inner service sees the id in use, also when the client's
         // was refused.
         if !given && let Ok(id) = HeaderValue::from_str(scope.request_id()) {
-            request.headers_mut().insert(REQUEST_ID_HEADER, id);
+            let name = self.config.request_id_header.0.clone();
+            request.headers_mut().insert(name, id);
         }
         let relayer = scope.relayer().clone();
         let mut recorder = Recorder::new(

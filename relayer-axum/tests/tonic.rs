@@ -179,7 +179,7 @@ async fn each_grpc_call_writes_one_record() {
         ),
         (&json!("ok"), &json!(200), &json!(5 + reply_len))
     );
-    // A gRPC error is an HTTP 200 whose status is in the trailers.
+    // A gRPC error is an HTTP 200 whose status is in `grpc_status`.
     assert_eq!(
         (&records[1]["outcome"], &records[1]["status"]),
         (&json!("ok"), &json!(200))
@@ -187,6 +187,22 @@ async fn each_grpc_call_writes_one_record() {
     assert_eq!(
         (&records[2]["outcome"], &records[2]["status"]),
         (&json!("panicked"), &json!(500))
+    );
+
+    // The gRPC status: in the trailers of a reply, in the headers of a
+    // trailers-only error.
+    assert_eq!(records[0]["grpc_status"], 0);
+    assert!(records[0].get("grpc_message").is_none());
+    assert_eq!(
+        (&records[1]["grpc_status"], &records[1]["grpc_message"]),
+        (
+            &json!(Code::InvalidArgument as i32),
+            &json!("a name is needed")
+        )
+    );
+    assert!(
+        records[2].get("grpc_status").is_none(),
+        "the layer's own 500"
     );
 
     let events = mock.json("test_greeting_topic");

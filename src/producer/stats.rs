@@ -22,6 +22,9 @@ pub struct Stats {
     pub dropped: u64,
     /// Messages waiting in the queue or in flight right now.
     pub queued: u64,
+    /// Records the [sampling policy](crate::Sampling) left out: never
+    /// produced, so outside the identity above.
+    pub sampled_out: u64,
     /// The last delivery error per topic.
     pub last_errors: BTreeMap<String, String>,
 }
@@ -104,6 +107,7 @@ impl DeliveryCounters {
             failed: self.failed.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             queued,
+            sampled_out: 0,
             last_errors: self
                 .last_errors
                 .lock()

@@ -1,8 +1,21 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use super::{Line, Outcome, RecordDate};
+
+fn fields_as_object<S: Serializer>(
+    fields: &&[(&str, &RawValue)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(fields.len()))?;
+    for (name, value) in fields.iter() {
+        map.serialize_entry(name, value)?;
+    }
+    map.end()
+}
 
 /// The one record written to the logging topic when a request or call ends:
 /// the fields every scope has, the `details` of its kind ([`HttpDetails`] or
@@ -22,6 +35,13 @@ pub struct Record<'a, D> {
     pub request_id: Option<&'a str>,
     /// How it ended.
     pub outcome: Outcome,
+    /// The fields set with [`Relayer::field`](crate::Relayer::field) and on
+    /// the builder, by name; absent when there are none.
+    #[serde(
+        skip_serializing_if = "<[_]>::is_empty",
+        serialize_with = "fields_as_object"
+    )]
+    pub fields: &'a [(&'a str, &'a RawValue)],
     /// What is specific to HTTP requests or RPC calls.
     #[serde(flatten)]
     pub details: D,
@@ -53,6 +73,16 @@ pub struct HttpDetails<'a> {
     /// Extra request headers chosen by configuration (lowercase names).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<&'a str, &'a str>,
+    /// The matched route template, e.g. `/things/{id}`, when the router
+    /// tells it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<&'a str>,
+    /// The gRPC status code of a gRPC response (0 is OK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<i32>,
+    /// The gRPC status message, percent-decoded, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_message: Option<&'a str>,
 }
 
 /// The fields of an RPC call record.

@@ -23,6 +23,9 @@ pub(super) fn relayer() -> &'static Relayer {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             producer: Arc::new(Discard::default()),
             record_warnings: Default::default(),
+            fields: Vec::new(),
+            sampling: None,
+            sampled_out: Default::default(),
         })
     })
 }

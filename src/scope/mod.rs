@@ -12,8 +12,13 @@ use serde_json::value::to_raw_value;
 
 pub(crate) use state::ScopeState;
 
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde_json::value::RawValue;
+
 use crate::Relayer;
 use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
+use crate::sampling::Ending;
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -53,6 +58,8 @@ pub struct Scope {
     /// Whether the request id was made here (no caller or outer request
     /// gave one): [`WireFormat::Python1`] records then write `null`.
     generated_id: bool,
+    /// The response status, for the sampling policy.
+    status: Option<u16>,
     finished: bool,
 }
 
@@ -75,6 +82,7 @@ impl Scope {
             date: Timestamp::now(),
             started: Instant::now(),
             generated_id,
+            status: None,
             finished: false,
         }
     }
@@ -99,8 +107,16 @@ impl Scope {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
+    /// Tells the [sampling policy](crate::Sampling) the response status of
+    /// this request: a record whose status is at or above its threshold is
+    /// always kept. The tower layer sets it.
+    pub fn set_status(&mut self, status: u16) {
+        self.status = Some(status);
+    }
+
     /// Writes the scope's one record: the common fields, `details`, and the
-    /// lines kept so far. Lines logged after this are not recorded.
+    /// lines kept so far, unless the [sampling policy](crate::Sampling)
+    /// leaves it out. Lines logged after this are not recorded.
     ///
     /// Never blocks and never fails the caller: a record the producer
     /// refuses is counted in [`Relayer::stats`] and reported through
@@ -119,6 +135,22 @@ impl Scope {
         self.finished = true;
         let mut lines = self.state().close();
         let shared = self.relayer.shared();
+        if let Some(sampling) = &shared.sampling {
+            let ending = Ending {
+                request_id: self.request_id(),
+                outcome,
+                status: self.status,
+                elapsed: self.started.elapsed(),
+                forced: lines.forced,
+            };
+            if !sampling.keeps(&ending) {
+                shared.sampled_out.fetch_add(1, Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::counter!("relayer_records_sampled_out_total").increment(1);
+                return;
+            }
+        }
+        let fields = fields(&shared.fields, &lines.fields);
         let python = shared.wire_format == WireFormat::Python1;
         let head = Head {
             source: &shared.source,
@@ -130,6 +162,7 @@ impl Scope {
             date: shared.wire_format.date(self.date),
             request_id: (!(python && self.generated_id)).then(|| self.request_id()),
             outcome,
+            fields: &fields,
         };
         let json = |lines: &[Line], lines_bytes: usize| head.json(details, lines, lines_bytes);
         let max = shared.max_message_bytes;
@@ -164,7 +197,11 @@ impl Scope {
             };
             // The lines shrank above, so the last one is the marker.
             let all_lines = lines.lines.len() - 1 + dropped;
-            result = head.json(&too_large, &[marker(all_lines)], MARKER_ROOM);
+            let bare = Head {
+                fields: &[],
+                ..head
+            };
+            result = bare.json(&too_large, &[marker(all_lines)], MARKER_ROOM);
         }
         let result = result
             .map_err(crate::Error::from)
@@ -177,13 +214,15 @@ impl Scope {
     }
 }
 
-/// The fields every record has, whatever its details and lines.
+/// The fields every record has, whatever its details and lines, and its
+/// `fields` object.
 struct Head<'a> {
     source: &'a str,
     logging_topic: &'a str,
     date: RecordDate,
     request_id: Option<&'a str>,
     outcome: Outcome,
+    fields: &'a [(&'a str, &'a RawValue)],
 }
 
 impl Head<'_> {
@@ -201,11 +240,26 @@ impl Head<'_> {
             date: self.date,
             request_id: self.request_id,
             outcome: self.outcome,
+            fields: self.fields,
             details,
             lines,
         };
         serde_json::to_writer(&mut json, &record).map(|()| json)
     }
+}
+
+/// The builder's fields and the request's, the request's winning.
+fn fields<'a>(
+    builder: &'a [(String, Line)],
+    request: &'a [(String, Line)],
+) -> Vec<(&'a str, &'a RawValue)> {
+    let overridden = |name: &str| request.iter().any(|(set, _)| set == name);
+    builder
+        .iter()
+        .filter(|(name, _)| !overridden(name))
+        .chain(request)
+        .map(|(name, value)| (name.as_str(), &**value))
+        .collect()
 }
 
 /// The details of a record whose own fields did not fit into the maximum

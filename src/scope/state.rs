@@ -3,32 +3,40 @@ use std::sync::Mutex;
 
 use crate::record::Line;
 
-/// The shared, mutable part of a scope: its request id and its lines.
+/// The shared, mutable part of a scope: its request id, and what it keeps
+/// for its record.
 ///
 /// Handles bound to the scope (clones moved into spawned tasks included)
-/// append to the same lines; a mutex keeps them in call order.
+/// write to the same record; a mutex keeps lines in call order.
 pub(crate) struct ScopeState {
     request_id: String,
-    /// What the lines may add up to: more could never fit into the record,
-    /// so keeping them would only grow the request's memory.
+    /// What lines and fields may add up to: more could never fit into the
+    /// record, so keeping them would only grow the request's memory.
     max_bytes: usize,
-    lines: Mutex<Buffer>,
+    kept: Mutex<Buffer>,
 }
 
-/// The lines kept for a record.
+/// What a scope keeps for its record.
 #[derive(Default)]
-pub(crate) struct Lines {
+pub(crate) struct Kept {
     pub(crate) lines: Vec<Line>,
     /// The JSON bytes of `lines` with their separators: what they add to the record.
     pub(crate) bytes: usize,
-    /// Lines not kept because the kept ones had reached the record's bound.
+    /// Lines and fields not kept because the record's bound was reached.
     pub(crate) not_kept: usize,
+    /// The record's fields, by name, each serialized once; the last write
+    /// of a name wins.
+    pub(crate) fields: Vec<(String, Line)>,
+    /// The JSON bytes of `fields`: what they add to the record.
+    pub(crate) field_bytes: usize,
+    /// The handler asked for the record to be kept, whatever the sampling.
+    pub(crate) forced: bool,
 }
 
-/// The lines while the scope is open, and after its record was written.
+/// While the scope is open, and after its record was written.
 enum Buffer {
-    Open(Lines),
-    /// The record was written: later lines are not kept.
+    Open(Kept),
+    /// The record was written: later lines and fields are not kept.
     Closed,
 }
 
@@ -37,7 +45,7 @@ impl ScopeState {
         Self {
             request_id,
             max_bytes,
-            lines: Mutex::new(Buffer::Open(Lines::default())),
+            kept: Mutex::new(Buffer::Open(Kept::default())),
         }
     }
 
@@ -46,29 +54,61 @@ impl ScopeState {
     }
 
     /// Appends a line, unless the record was already written or the lines
-    /// kept so far already fill a record.
+    /// and fields kept so far already fill a record.
     pub(crate) fn keep(&self, line: Line) {
-        let mut buffer = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let Buffer::Open(lines) = &mut *buffer else {
-            // A task outlived its request; its record is gone already.
-            tracing::debug!(target: "relayer", request_id = %self.request_id, line = line.get(), "line after the end of its request, not recorded");
-            return;
+        let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let Buffer::Open(kept) = &mut *buffer else {
+            return self.too_late(&line);
         };
         let size = line.get().len() + 1;
-        if lines.bytes + size > self.max_bytes {
-            lines.not_kept += 1;
+        if kept.bytes + kept.field_bytes + size > self.max_bytes {
+            kept.not_kept += 1;
             return;
         }
-        lines.bytes += size;
-        lines.lines.push(line);
+        kept.bytes += size;
+        kept.lines.push(line);
     }
 
-    /// Takes the lines for the record; later lines are not kept.
-    pub(crate) fn close(&self) -> Lines {
-        let mut buffer = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+    /// Sets the field `name`; a field wins over lines for the record's room.
+    pub(crate) fn set_field(&self, name: &str, value: Line) {
+        let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let Buffer::Open(kept) = &mut *buffer else {
+            return self.too_late(&value);
+        };
+        // `"name":value,`
+        let size = |value: &Line| name.len() + value.get().len() + 4;
+        let index = kept.fields.iter().position(|(kept, _)| kept == name);
+        let replaced = index.map_or(0, |index| size(&kept.fields[index].1));
+        if kept.field_bytes - replaced + size(&value) > self.max_bytes {
+            kept.not_kept += 1;
+            return;
+        }
+        kept.field_bytes = kept.field_bytes - replaced + size(&value);
+        match index {
+            Some(index) => kept.fields[index].1 = value,
+            None => kept.fields.push((name.to_owned(), value)),
+        }
+    }
+
+    /// Keeps the record whatever the sampling policy says.
+    pub(crate) fn force_keep(&self) {
+        let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Buffer::Open(kept) = &mut *buffer {
+            kept.forced = true;
+        }
+    }
+
+    /// A task outlived its request; its record is gone already.
+    fn too_late(&self, what: &Line) {
+        tracing::debug!(target: "relayer", request_id = %self.request_id, line = what.get(), "line after the end of its request, not recorded");
+    }
+
+    /// Takes what was kept for the record; later lines are not kept.
+    pub(crate) fn close(&self) -> Kept {
+        let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         match mem::replace(&mut *buffer, Buffer::Closed) {
-            Buffer::Open(lines) => lines,
-            Buffer::Closed => Lines::default(),
+            Buffer::Open(kept) => kept,
+            Buffer::Closed => Kept::default(),
         }
     }
 }

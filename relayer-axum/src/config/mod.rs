@@ -25,6 +25,18 @@ pub(crate) struct Config {
     pub(crate) redaction: Redaction,
     /// How much client input is copied into responses and records.
     pub(crate) bounds: Bounds,
+    /// Where the request id is read from and written to.
+    pub(crate) request_id_header: RequestIdHeader,
+}
+
+/// The request id header's name, `x-request-id` unless configured.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestIdHeader(pub(crate) HeaderName);
+
+impl Default for RequestIdHeader {
+    fn default() -> Self {
+        Self(crate::REQUEST_ID_HEADER)
+    }
 }
 
 /// Which request headers go into the record's `headers` object.
