@@ -43,6 +43,7 @@ mod config;
 mod error;
 mod global;
 mod key;
+pub mod message;
 pub mod producer;
 mod rate_limit;
 pub mod record;
@@ -51,6 +52,7 @@ pub mod rpc;
 mod sampling;
 mod scope;
 mod topic;
+pub mod trace;
 
 #[cfg(feature = "tracing")]
 pub use bridge::{TracingBridge, tracing_bridge};
@@ -63,7 +65,7 @@ pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 pub use relayer_rpc::relayed;
 pub use sampling::Sampling;
-pub use scope::Scope;
+pub use scope::{Caller, Scope};
 
 // The README's Rust examples compile as doc tests.
 #[cfg(doctest)]

@@ -17,6 +17,7 @@ use crate::record::{Event, Line, LogLine, Timestamp, WireFormat};
 use crate::sampling::Sampling;
 use crate::scope::ScopeState;
 use crate::topic::TopicNames;
+use crate::trace;
 use crate::{Error, Result};
 
 /// A cheap, cloneable handle that sends events and keeps log lines for the
@@ -271,6 +272,36 @@ impl Relayer {
     /// ```
     pub fn request_id(&self) -> Option<String> {
         self.scope().map(|scope| scope.request_id().to_owned())
+    }
+
+    /// The headers that carry the current request on to the next service:
+    /// `x-request-id`, `traceparent` (this request's trace, its span as
+    /// the parent) and `tracestate` when the caller sent one. Empty outside
+    /// a request. For HTTP clients that are not tower services (reqwest);
+    /// `relayer_axum::PropagateLayer` sets them on tower clients.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
+    /// let scope = relayer::Scope::new(&relayer, Some("req-1".into()));
+    /// let headers = scope.relayer().outgoing_headers();
+    /// assert_eq!(headers[0], ("x-request-id", "req-1".to_owned()));
+    /// assert_eq!(headers[1].0, "traceparent");
+    /// assert!(headers[1].1.contains(&scope.trace().span_id.to_string()));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn outgoing_headers(&self) -> Vec<(&'static str, String)> {
+        let Some(scope) = self.scope() else {
+            return Vec::new();
+        };
+        let context = scope.trace();
+        let mut headers = vec![
+            (trace::REQUEST_ID_HEADER, scope.request_id().to_owned()),
+            (trace::TRACEPARENT_HEADER, context.traceparent().to_string()),
+        ];
+        if let Some(state) = &context.tracestate {
+            headers.push((trace::TRACESTATE_HEADER, state.clone()));
+        }
+        headers
     }
 
     /// How this relayer writes its records.

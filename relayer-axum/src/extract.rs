@@ -8,6 +8,9 @@ use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, Uri};
 
+use relayer::Caller;
+use relayer::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER, TraceParent};
+
 use crate::config::{Config, REDACTED, RecordedHeaders};
 
 /// The default request id header, `x-request-id`: read from requests, set
@@ -104,6 +107,24 @@ pub(crate) fn request_id<B>(request: &Request<B>, config: &Config) -> Option<Str
         .ok()?
         .trim();
     config.bounds.accepts_request_id(id).then(|| id.to_owned())
+}
+
+/// The longest `tracestate` passed on: what W3C Trace Context asks every
+/// vendor to propagate at least.
+const MAX_TRACESTATE_BYTES: usize = 512;
+
+/// What the client sent to continue: its request id, its `traceparent`
+/// (invalid means none: a new trace) and its `tracestate`.
+pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
+    let header = |name: &str| request.headers().get(name)?.to_str().ok();
+    let tracestate = header(TRACESTATE_HEADER)
+        .filter(|state| state.len() <= MAX_TRACESTATE_BYTES && !state.trim().is_empty())
+        .map(str::to_owned);
+    Caller {
+        request_id: request_id(request, config),
+        traceparent: header(TRACEPARENT_HEADER).and_then(TraceParent::parse),
+        tracestate,
+    }
 }
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD.

@@ -105,6 +105,7 @@ mod extract;
 mod future;
 mod grpc;
 mod layer;
+mod propagate;
 mod recorder;
 mod service;
 
@@ -113,4 +114,5 @@ pub use config::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES, RED
 pub use extract::REQUEST_ID_HEADER;
 pub use future::ResponseFuture;
 pub use layer::RelayerLayer;
+pub use propagate::{Propagate, PropagateLayer};
 pub use service::RelayerService;

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::config::Config;
-use crate::extract::{RequestInfo, original_uri, request_id};
+use crate::extract::{RequestInfo, caller, original_uri};
 use crate::future::ResponseFuture;
 use crate::recorder::Recorder;
 
@@ -138,9 +138,9 @@ where
             return ResponseFuture::skipped(self.inner.call(request));
         }
 
-        let given_id = request_id(&request, &self.config);
-        let given = given_id.is_some();
-        let scope = Scope::new(&self.relayer, given_id);
+        let caller = caller(&request, &self.config);
+        let given = caller.request_id.is_some();
+        let scope = Scope::continuing(&self.relayer, caller);
         // The inner service sees the id in use, also when the client's
         // was refused.
         if !given && let Ok(id) = HeaderValue::from_str(scope.request_id()) {

@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
 use super::{Line, Outcome, RecordDate};
+use crate::trace::{SpanId, TraceId};
 
 fn fields_as_object<S: Serializer>(
     fields: &&[(&str, &RawValue)],
@@ -35,6 +36,13 @@ pub struct Record<'a, D> {
     pub request_id: Option<&'a str>,
     /// How it ended.
     pub outcome: Outcome,
+    /// The trace of the request, across services.
+    pub trace_id: TraceId,
+    /// This scope's span.
+    pub span_id: SpanId,
+    /// The caller's span, or the enclosing scope's; absent for a new trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<SpanId>,
     /// The fields set with [`Relayer::field`](crate::Relayer::field) and on
     /// the builder, by name; absent when there are none.
     #[serde(

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use crate::Relayer;
 use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
 use crate::sampling::Ending;
+use crate::trace::{TraceContext, TraceParent};
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -63,6 +64,19 @@ pub struct Scope {
     finished: bool,
 }
 
+/// What the caller of a scope sent: its request id and its trace context,
+/// each when it sent a valid one.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The caller's request id (`X-Request-ID`, or the Kafka header
+    /// `x-request-id`).
+    pub request_id: Option<String>,
+    /// The caller's `traceparent`.
+    pub traceparent: Option<TraceParent>,
+    /// The caller's `tracestate`, passed on unchanged.
+    pub tracestate: Option<String>,
+}
+
 /// The details of a record whose scope was dropped unfinished.
 #[derive(Serialize)]
 struct NoDetails {}
@@ -70,15 +84,49 @@ struct NoDetails {}
 impl Scope {
     /// Opens a scope. Its request id is `request_id` when given, else the
     /// current scope's (a nested call joins its outer request), else a new
-    /// UUID.
+    /// UUID. Its span is a child of the current scope's, else the first of
+    /// a new trace.
     pub fn new(relayer: &Relayer, request_id: Option<String>) -> Self {
-        let request_id = request_id
-            .or_else(|| Relayer::current_scope_state().map(|outer| outer.request_id().to_owned()));
+        Self::continuing(
+            relayer,
+            Caller {
+                request_id,
+                ..Caller::default()
+            },
+        )
+    }
+
+    /// Opens a scope that continues what its caller sent: the request id,
+    /// and the caller's trace (a new span whose parent is the caller's).
+    /// What the caller left out comes from the current scope, as with
+    /// [`new`](Self::new).
+    ///
+    /// ```
+    /// use relayer::{Caller, Scope, trace::TraceParent};
+    /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build().unwrap();
+    /// let caller = Caller {
+    ///     request_id: Some("req-1".into()),
+    ///     traceparent: TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ///     tracestate: None,
+    /// };
+    /// let scope = Scope::continuing(&relayer, caller);
+    /// assert_eq!(scope.trace().trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// ```
+    pub fn continuing(relayer: &Relayer, caller: Caller) -> Self {
+        let outer = Relayer::current_scope_state();
+        let request_id = caller
+            .request_id
+            .or_else(|| outer.as_ref().map(|outer| outer.request_id().to_owned()));
         let generated_id = request_id.is_none();
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let trace = match (caller.traceparent, &outer) {
+            (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
+            (None, Some(outer)) => outer.trace().child(),
+            (None, None) => TraceContext::new_trace(),
+        };
         let max_bytes = relayer.shared().max_message_bytes;
         Self {
-            relayer: relayer.bound(Arc::new(ScopeState::new(request_id, max_bytes))),
+            relayer: relayer.bound(Arc::new(ScopeState::new(request_id, trace, max_bytes))),
             date: Timestamp::now(),
             started: Instant::now(),
             generated_id,
@@ -95,6 +143,11 @@ impl Scope {
     /// The scope's request id.
     pub fn request_id(&self) -> &str {
         self.state().request_id()
+    }
+
+    /// The scope's trace context: its trace, its span, its parent span.
+    pub fn trace(&self) -> &TraceContext {
+        self.state().trace()
     }
 
     /// When the scope was opened.
@@ -162,6 +215,7 @@ impl Scope {
             date: shared.wire_format.date(self.date),
             request_id: (!(python && self.generated_id)).then(|| self.request_id()),
             outcome,
+            trace: self.state().trace(),
             fields: &fields,
         };
         let json = |lines: &[Line], lines_bytes: usize| head.json(details, lines, lines_bytes);
@@ -222,6 +276,7 @@ struct Head<'a> {
     date: RecordDate,
     request_id: Option<&'a str>,
     outcome: Outcome,
+    trace: &'a TraceContext,
     fields: &'a [(&'a str, &'a RawValue)],
 }
 
@@ -240,6 +295,9 @@ impl Head<'_> {
             date: self.date,
             request_id: self.request_id,
             outcome: self.outcome,
+            trace_id: self.trace.trace_id,
+            span_id: self.trace.span_id,
+            parent_span_id: self.trace.parent_span_id,
             fields: self.fields,
             details,
             lines,

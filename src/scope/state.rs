@@ -2,6 +2,7 @@ use std::mem;
 use std::sync::Mutex;
 
 use crate::record::Line;
+use crate::trace::TraceContext;
 
 /// The shared, mutable part of a scope: its request id, and what it keeps
 /// for its record.
@@ -10,6 +11,7 @@ use crate::record::Line;
 /// write to the same record; a mutex keeps lines in call order.
 pub(crate) struct ScopeState {
     request_id: String,
+    trace: TraceContext,
     /// What lines and fields may add up to: more could never fit into the
     /// record, so keeping them would only grow the request's memory.
     max_bytes: usize,
@@ -41,9 +43,10 @@ enum Buffer {
 }
 
 impl ScopeState {
-    pub(crate) fn new(request_id: String, max_bytes: usize) -> Self {
+    pub(crate) fn new(request_id: String, trace: TraceContext, max_bytes: usize) -> Self {
         Self {
             request_id,
+            trace,
             max_bytes,
             kept: Mutex::new(Buffer::Open(Kept::default())),
         }
@@ -51,6 +54,10 @@ impl ScopeState {
 
     pub(crate) fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    pub(crate) fn trace(&self) -> &TraceContext {
+        &self.trace
     }
 
     /// Appends a line, unless the record was already written or the lines

@@ -1,0 +1,106 @@
+//! W3C Trace Context: every record of one request, in every service, is
+//! joinable by `trace_id`, and its causal chain is visible through
+//! `span_id` and `parent_span_id`.
+//!
+//! A scope continues the trace of the `traceparent` its caller sent (an
+//! HTTP or gRPC request, a Kafka message), or of the scope it is nested in,
+//! with a span of its own; without a valid `traceparent` it starts a new
+//! trace. [`Relayer::outgoing_headers`](crate::Relayer::outgoing_headers)
+//! gives what to send on to the next service.
+
+mod ids;
+mod traceparent;
+
+pub use ids::{SpanId, TraceId};
+pub use traceparent::TraceParent;
+
+/// The header (HTTP) and Kafka message header that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The W3C header that carries the caller's trace and span.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// The W3C header of vendor trace state, passed on unchanged.
+pub const TRACESTATE_HEADER: &str = "tracestate";
+
+/// The trace context of one scope: its trace, its own span, its parent span
+/// (absent for a new trace), and the caller's `tracestate`, kept as is.
+///
+/// ```
+/// use relayer::trace::{TraceContext, TraceParent};
+///
+/// let caller = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+/// let context = TraceContext::continuing(caller, None);
+/// assert_eq!(context.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!(context.parent_span_id.unwrap().to_string(), "00f067aa0ba902b7");
+///
+/// // What goes to the next service: this scope's span is its parent.
+/// let next = context.traceparent();
+/// assert_eq!(next.parent_id, context.span_id);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The trace of the whole request, across services.
+    pub trace_id: TraceId,
+    /// This scope's own span.
+    pub span_id: SpanId,
+    /// The caller's span, or the enclosing scope's; `None` for a new trace.
+    pub parent_span_id: Option<SpanId>,
+    /// The trace flags, passed on as received (sampled for a new trace).
+    pub flags: u8,
+    /// The caller's `tracestate`, passed on unchanged.
+    pub tracestate: Option<String>,
+}
+
+/// The "sampled" trace flag, set on traces that start here: relayer records
+/// every request it sees.
+const SAMPLED: u8 = 0x01;
+
+impl TraceContext {
+    /// A new trace, with no parent.
+    pub fn new_trace() -> Self {
+        Self {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            flags: SAMPLED,
+            tracestate: None,
+        }
+    }
+
+    /// A new span in the caller's trace, or a new trace when there is no
+    /// valid caller.
+    pub fn continuing(caller: Option<TraceParent>, tracestate: Option<String>) -> Self {
+        match caller {
+            Some(caller) => Self {
+                trace_id: caller.trace_id,
+                span_id: SpanId::random(),
+                parent_span_id: Some(caller.parent_id),
+                flags: caller.flags,
+                tracestate,
+            },
+            None => Self::new_trace(),
+        }
+    }
+
+    /// A new span, child of this one: for a scope nested in this one.
+    pub fn child(&self) -> Self {
+        Self {
+            trace_id: self.trace_id,
+            span_id: SpanId::random(),
+            parent_span_id: Some(self.span_id),
+            flags: self.flags,
+            tracestate: self.tracestate.clone(),
+        }
+    }
+
+    /// The `traceparent` to send to the next service: this trace, this
+    /// scope's span as its parent.
+    pub fn traceparent(&self) -> TraceParent {
+        TraceParent {
+            trace_id: self.trace_id,
+            parent_id: self.span_id,
+            flags: self.flags,
+        }
+    }
+}
