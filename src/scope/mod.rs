@@ -123,7 +123,8 @@ impl Scope {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
             (None, Some(outer)) => outer.trace().child(),
             (None, None) => TraceContext::new_trace(),
-        };
+        }
+        .or_current_otel_span();
         let max_bytes = relayer.shared().max_message_bytes;
         Self {
             relayer: relayer.bound(Arc::new(ScopeState::new(request_id, trace, max_bytes))),

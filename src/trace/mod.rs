@@ -9,6 +9,8 @@
 //! gives what to send on to the next service.
 
 mod ids;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod traceparent;
 
 pub use ids::{SpanId, TraceId};
@@ -92,6 +94,16 @@ impl TraceContext {
             flags: self.flags,
             tracestate: self.tracestate.clone(),
         }
+    }
+
+    /// With the `opentelemetry` feature, the current OpenTelemetry span's
+    /// trace and span instead of `self`, when there is one.
+    pub(crate) fn or_current_otel_span(self) -> Self {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(current) = otel::current(&self) {
+            return current;
+        }
+        self
     }
 
     /// The `traceparent` to send to the next service: this trace, this
