@@ -109,7 +109,9 @@ fn the_record_has_the_rpc_fields() {
             "request_id",
             "service",
             "service_time",
-            "source"
+            "source",
+            "span_id",
+            "trace_id"
         ]
     );
     assert_eq!(record["source"], "logging");

@@ -194,8 +194,11 @@ async fn every_record_field_is_present_with_its_value() {
             "remote_addr",
             "request_id",
             "request_time",
+            "route",
             "source",
+            "span_id",
             "status",
+            "trace_id",
             "user_agent",
             "x_forwarded_for",
         ]
