@@ -43,6 +43,9 @@
 //!
 //! `cargo bench --bench load` (`LOAD_SECONDS=1` for a smoke run)
 
+// CPU time and memory are read through libc (support/usage.rs).
+#![allow(unsafe_code)]
+
 #[path = "support/app.rs"]
 mod app;
 #[path = "support/payload.rs"]
@@ -104,7 +107,7 @@ fn main() {
     println!("{}", load.describe());
     let brokers = Brokers::start();
     let loadgen = runtime(LOADGEN, None);
-    let mut servers: Vec<Server> = load
+    let mut servers: Vec<Server<'_>> = load
         .selected
         .iter()
         .map(|&n| Server::start(CONFIGURATIONS[n - 1](&brokers), &loadgen, &load))
@@ -205,6 +208,7 @@ fn runtime(name: &str, dispatch: Option<Dispatch>) -> Runtime {
         .on_thread_start(move || {
             if let Some(dispatch) = &dispatch {
                 // This runtime's threads keep this subscriber until they end.
+                #[allow(clippy::mem_forget)]
                 mem::forget(tracing::dispatcher::set_default(dispatch));
             }
         })

@@ -182,6 +182,8 @@ impl Counter {
         &mut self.count
     }
 
+    // An owned relayer expression, on purpose.
+    #[allow(clippy::redundant_clone)]
     #[relayed(with = self.relayer.clone())]
     fn into_count(self) -> u32 {
         self.count

@@ -234,9 +234,8 @@ async fn a_blocking_thread_that_carries_the_scope_logs_into_it() {
 
     let scope = Scope::new(&relayer, None);
     let bound = scope.relayer().clone();
-    let on_thread = subscriber.clone();
     std::thread::spawn(move || {
-        tracing::subscriber::with_default(on_thread, || {
+        tracing::subscriber::with_default(subscriber, || {
             bound.in_scope(|| tracing::info!(rows = 3_u64, "from a blocking thread"));
         })
     })

@@ -5,6 +5,8 @@
 //! `use relayer::relayed;`. This crate only generates code; the code it
 //! generates calls `relayer::rpc`.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod expand;
 mod inject;
@@ -193,6 +195,11 @@ use proc_macro::TokenStream;
 pub fn relayed(args: TokenStream, item: TokenStream) -> TokenStream {
     let output = expand::expand(args.into(), item.clone().into());
     match output {
+
+// The README's examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
         Ok(output) => output.into(),
         Err(error) => {
             // The item as it was, so that the error is the only one.

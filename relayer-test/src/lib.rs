@@ -19,7 +19,8 @@
 //! # Ok::<(), relayer::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 mod broker;
 mod consumer;
@@ -32,3 +33,8 @@ pub use consumer::{Consumer, ReadError};
 pub use message::Message;
 pub use mock::MockProducer;
 pub use patch::{PatchGuard, patch};
+
+// The README's examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
