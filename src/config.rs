@@ -1,7 +1,7 @@
 //! Configuration: the [`Builder`] and the Kafka defaults it starts from.
 
-use std::env;
 use std::sync::Arc;
+use std::{env, fmt};
 
 use rdkafka::ClientConfig;
 
@@ -56,6 +56,7 @@ pub const KAFKA_DEFAULTS: &[(&str, &str)] = &[
 /// # Ok::<(), relayer::Error>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
 pub struct Builder {
     logging_topic: String,
     brokers: Option<String>,
@@ -174,5 +175,40 @@ impl Builder {
             config.set(key, value);
         }
         Ok(config)
+    }
+}
+
+/// Shows the configuration with the values of secret options (passwords,
+/// secrets, private keys) masked.
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The options librdkafka itself treats as sensitive: passwords,
+        // secrets, private keys.
+        const SECRETS: [&str; 5] = [
+            "password",
+            "secret",
+            "key.pem",
+            "ssl_key",
+            "oauthbearer.config",
+        ];
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(key, value)| {
+                let secret = SECRETS.iter().any(|secret| key.contains(secret));
+                let value = if secret { "<redacted>" } else { value.as_str() };
+                (key.as_str(), value)
+            })
+            .collect();
+        f.debug_struct("Builder")
+            .field("logging_topic", &self.logging_topic)
+            .field("brokers", &self.brokers)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("topic_suffix", &self.topic_suffix)
+            .field("source", &self.source)
+            .field("options", &options)
+            .field("producer", &self.producer.as_ref().map(|_| "custom"))
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
     }
 }

@@ -84,7 +84,7 @@ pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
-pub use scope::Scope;
+pub use scope::{Bound, Scope};
 
 // The README's Rust examples compile as doc tests.
 #[cfg(doctest)]

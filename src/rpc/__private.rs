@@ -67,6 +67,12 @@ pub fn finish(call: Call, (outcome, error): Ended) {
 /// error, `Err` with a `Debug` error, any other `Err`, any other value.
 pub struct Returned<'a, T: ?Sized>(pub &'a T);
 
+impl<T: ?Sized> Debug for Returned<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Returned").finish_non_exhaustive()
+    }
+}
+
 /// `Err(e)` with `e: Display`: outcome `error`, text `e.to_string()`.
 pub trait ErrDisplay {
     /// How the call ended.
