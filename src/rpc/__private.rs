@@ -21,18 +21,24 @@ pub trait WithRelayer {
     fn as_relayer(&self) -> &Relayer;
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl WithRelayer for Relayer {
     fn as_relayer(&self) -> &Relayer {
         self
     }
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl<T: WithRelayer + ?Sized> WithRelayer for &T {
     fn as_relayer(&self) -> &Relayer {
         (**self).as_relayer()
     }
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl<T: WithRelayer + ?Sized> WithRelayer for Arc<T> {
     fn as_relayer(&self) -> &Relayer {
         (**self).as_relayer()
