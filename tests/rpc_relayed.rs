@@ -902,7 +902,7 @@ async fn a_thousand_concurrent_calls_never_mix_lines() {
 // `crate = ...`: relayer under another name
 
 mod reexport {
-    pub use ::relayer as my_relayer;
+    pub(crate) use ::relayer as my_relayer;
 }
 use reexport::my_relayer;
 
