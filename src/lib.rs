@@ -41,18 +41,19 @@
 //! - `metrics`: delivery counters exported through the `metrics` facade.
 //! - `ssl`, `sasl`: TLS and SASL connections to Kafka (librdkafka built with
 //!   OpenSSL and Cyrus SASL).
+//!
 // Links to items of features that are off point to their docs.rs pages.
 #![cfg_attr(
     not(feature = "macros"),
-    doc = "\n[`relayed`]: https://docs.rs/relayer/latest/relayer/attr.relayed.html"
+    doc = "[`relayed`]: https://docs.rs/relayer/latest/relayer/attr.relayed.html"
 )]
 #![cfg_attr(
     not(feature = "tracing"),
-    doc = "\n[`tracing_bridge`]: https://docs.rs/relayer/latest/relayer/fn.tracing_bridge.html"
+    doc = "[`tracing_bridge`]: https://docs.rs/relayer/latest/relayer/fn.tracing_bridge.html"
 )]
 #![cfg_attr(
     not(feature = "axum"),
-    doc = "\n[`axum`]: https://docs.rs/relayer/latest/relayer/axum/index.html"
+    doc = "[`axum`]: https://docs.rs/relayer/latest/relayer/axum/index.html"
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
