@@ -116,6 +116,15 @@ impl io::Write for Output {
     }
 }
 
+/// An event of each level, its message the level's name.
+fn one_event_of_each_level() {
+    tracing::trace!("trace");
+    tracing::debug!("debug");
+    tracing::info!("info");
+    tracing::warn!("warn");
+    tracing::error!("error");
+}
+
 async fn handler() {
     tracing::info!(user_id = 42, "loaded user");
 }
@@ -189,13 +198,7 @@ async fn levels_are_written_as_the_python_relayer_writes_them() {
     );
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().in_scope(|| {
-        tracing::trace!("t");
-        tracing::debug!("d");
-        tracing::info!("i");
-        tracing::warn!("w");
-        tracing::error!("e");
-    });
+    scope.relayer().in_scope(one_event_of_each_level);
     finish(scope);
 
     let levels: Vec<Value> = lines(&mock)
@@ -348,15 +351,10 @@ async fn a_level_filter_sets_the_minimum_level() {
     let _default = set_default(tracing_subscriber::registry().with(bridge));
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().in_scope(|| {
-        tracing::trace!("trace");
-        tracing::debug!("debug");
-        tracing::info!("info");
-        tracing::warn!("warn");
-    });
+    scope.relayer().in_scope(one_event_of_each_level);
     finish(scope);
 
-    assert_eq!(messages(&lines(&mock)), ["debug", "info", "warn"]);
+    assert_eq!(messages(&lines(&mock)), ["debug", "info", "warn", "error"]);
 }
 
 #[tokio::test]
@@ -583,13 +581,7 @@ async fn the_bridge_keeps_info_and_above_by_default() {
     let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().in_scope(|| {
-        tracing::trace!("trace");
-        tracing::debug!("debug");
-        tracing::info!("info");
-        tracing::warn!("warn");
-        tracing::error!("error");
-    });
+    scope.relayer().in_scope(one_event_of_each_level);
     finish(scope);
 
     assert_eq!(messages(&lines(&mock)), ["info", "warn", "error"]);
