@@ -384,7 +384,7 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Saturation, Kind::OneConnection, Kind::FixedRate];
+    const ALL: [Self; 3] = [Self::Saturation, Self::OneConnection, Self::FixedRate];
 
     fn index(self) -> usize {
         self as usize
@@ -392,20 +392,20 @@ impl Kind {
 
     fn connections(self, load: &Load) -> usize {
         match self {
-            Kind::OneConnection => 1,
-            Kind::Saturation | Kind::FixedRate => load.connections,
+            Self::OneConnection => 1,
+            Self::Saturation | Self::FixedRate => load.connections,
         }
     }
 
     fn pace(self, load: &Load) -> Option<Duration> {
-        matches!(self, Kind::FixedRate).then(|| load.pace())
+        matches!(self, Self::FixedRate).then(|| load.pace())
     }
 
     fn title(self, load: &Load) -> String {
         match self {
-            Kind::Saturation => format!("At saturation ({} connections)", load.connections),
-            Kind::OneConnection => "At 1 connection (no queueing)".to_owned(),
-            Kind::FixedRate => format!(
+            Self::Saturation => format!("At saturation ({} connections)", load.connections),
+            Self::OneConnection => "At 1 connection (no queueing)".to_owned(),
+            Self::FixedRate => format!(
                 "At {} requests/s ({} connections)",
                 load.rate, load.connections
             ),
@@ -460,7 +460,7 @@ impl<'a> Server<'a> {
         let mut measured = loadgen.block_on(drive(self.addr, connections, load.slice, pace));
         measured.cpu = CpuSnapshot::now().since(&before);
         self.rss_growth += usage::rss().0 as i64 - rss_before as i64;
-        self.measured[kind.index()].merge(measured);
+        self.measured[kind.index()].merge(&measured);
         self.drain();
     }
 
@@ -532,7 +532,7 @@ impl Measured {
         }
     }
 
-    fn merge(&mut self, other: Measured) {
+    fn merge(&mut self, other: &Self) {
         self.requests += other.requests;
         self.elapsed += other.elapsed;
         self.latency.add(&other.latency).expect("same bounds");
@@ -584,7 +584,7 @@ async fn drive(
         .collect();
     let mut total = Measured::new();
     for task in tasks {
-        total.merge(task.await.expect("a connection's task"));
+        total.merge(&task.await.expect("a connection's task"));
     }
     total.elapsed = start.elapsed();
     total

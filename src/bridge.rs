@@ -287,7 +287,7 @@ where
             }
         }
         let line = BridgedLine {
-            log_level: level_name(metadata.level()),
+            log_level: level_name(*metadata.level()),
             payload: Payload(event),
             target,
             spans: &spans,
@@ -314,8 +314,8 @@ fn is_own(target: &str) -> bool {
 }
 
 /// The record's name for a level; `WARN` is `"warning"`, as in Python.
-fn level_name(level: &Level) -> &'static str {
-    match *level {
+fn level_name(level: Level) -> &'static str {
+    match level {
         Level::TRACE => "trace",
         Level::DEBUG => "debug",
         Level::INFO => "info",
@@ -439,10 +439,10 @@ mod tests {
 
     #[test]
     fn levels_as_the_python_relayer_writes_them() {
-        assert_eq!(level_name(&Level::TRACE), "trace");
-        assert_eq!(level_name(&Level::DEBUG), "debug");
-        assert_eq!(level_name(&Level::INFO), "info");
-        assert_eq!(level_name(&Level::WARN), "warning");
-        assert_eq!(level_name(&Level::ERROR), "error");
+        assert_eq!(level_name(Level::TRACE), "trace");
+        assert_eq!(level_name(Level::DEBUG), "debug");
+        assert_eq!(level_name(Level::INFO), "info");
+        assert_eq!(level_name(Level::WARN), "warning");
+        assert_eq!(level_name(Level::ERROR), "error");
     }
 }

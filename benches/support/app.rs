@@ -105,10 +105,10 @@ impl Telemetry for Bare {
 /// handler goes on serving.
 impl Telemetry for Relayer {
     fn emit(&self, event_type: &str, event_subtype: &str, payload: &impl Serialize) {
-        let _ = Relayer::emit(self, event_type, event_subtype, payload);
+        let _ = Self::emit(self, event_type, event_subtype, payload);
     }
     fn log(&self, level: &str, payload: &impl Serialize) {
-        let _ = Relayer::log(self, level, payload);
+        let _ = Self::log(self, level, payload);
     }
 }
 

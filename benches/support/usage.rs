@@ -20,22 +20,22 @@ pub(crate) enum Who {
 }
 
 impl Who {
-    pub(crate) const ALL: [Who; 4] = [
-        Who::Server,
-        Who::Background,
-        Who::LoadGenerator,
-        Who::Broker,
+    pub(crate) const ALL: [Self; 4] = [
+        Self::Server,
+        Self::Background,
+        Self::LoadGenerator,
+        Self::Broker,
     ];
 
-    fn of(thread_name: &str) -> Who {
+    fn of(thread_name: &str) -> Self {
         if thread_name.starts_with("loadgen") {
-            Who::LoadGenerator
+            Self::LoadGenerator
         } else if thread_name.starts_with("server") {
-            Who::Server
+            Self::Server
         } else if thread_name == "rdk:mock" {
-            Who::Broker
+            Self::Broker
         } else {
-            Who::Background
+            Self::Background
         }
     }
 }
@@ -63,7 +63,7 @@ impl CpuSpent {
 }
 
 impl std::ops::AddAssign for CpuSpent {
-    fn add_assign(&mut self, other: CpuSpent) {
+    fn add_assign(&mut self, other: Self) {
         self.process += other.process;
         for (mine, theirs) in self.by_who.iter_mut().zip(other.by_who) {
             *mine += theirs;
@@ -81,7 +81,7 @@ impl CpuSnapshot {
 
     /// The CPU time spent since `earlier` (threads born in between count
     /// from 0).
-    pub(crate) fn since(&self, earlier: &CpuSnapshot) -> CpuSpent {
+    pub(crate) fn since(&self, earlier: &Self) -> CpuSpent {
         let mut by_who = [Duration::ZERO; 4];
         for (tid, (name, cpu)) in &self.threads {
             let before = earlier

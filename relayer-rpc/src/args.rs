@@ -41,7 +41,7 @@ impl Args {
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut args = Args::default();
+        let mut args = Self::default();
         while !input.is_empty() {
             // `crate` is a keyword: parse any identifier.
             let key = Ident::parse_any(input)?;

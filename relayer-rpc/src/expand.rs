@@ -33,7 +33,7 @@ const NOT_A_FUNCTION: &str =
 ///   its body as written, where the compiler reports the body's error
 ///   (as `#[tracing::instrument]` does);
 /// - anything else: the error, and the item as written.
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: &TokenStream) -> TokenStream {
     let (parsed, args_error) = match syn::parse2::<Args>(args.clone()) {
         Ok(parsed) => (parsed, None),
         Err(error) => (Args::default(), Some(error.to_compile_error())),
@@ -45,7 +45,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let expanded = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(function)) => expand_fn(&parsed, Function::parsed(function)),
-        Ok(Item::Impl(block)) => expand_impl(&parsed, args, block),
+        Ok(Item::Impl(block)) => expand_impl(&parsed, &args, block),
         Ok(other) => Err(syn::Error::new(item_span(&other), NOT_A_FUNCTION)),
         Err(error) => match syn::parse2::<Function>(item.clone()) {
             Ok(function) => expand_fn(&parsed, function),
@@ -116,8 +116,8 @@ impl Parse for Function {
 impl ToTokens for Body {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         match self {
-            Body::Parsed(block) => block.to_tokens(tokens),
-            Body::Unparsed(group) => group.to_tokens(tokens),
+            Self::Parsed(block) => block.to_tokens(tokens),
+            Self::Unparsed(group) => group.to_tokens(tokens),
         }
     }
 }
@@ -125,7 +125,7 @@ impl ToTokens for Body {
 /// `#[relayed(args)] impl ...`: every method with a body gets
 /// `#[relayed(args)]`, unless it has a `#[relayed]` of its own. Works before
 /// and after `#[async_trait]`, whose output is handled by [`expand_fn`].
-fn expand_impl(args: &Args, tokens: TokenStream, mut block: ItemImpl) -> syn::Result<TokenStream> {
+fn expand_impl(args: &Args, tokens: &TokenStream, mut block: ItemImpl) -> syn::Result<TokenStream> {
     let krate = args.krate();
     if let Some(name) = &args.name {
         return Err(syn::Error::new(

@@ -217,7 +217,7 @@ use proc_macro::TokenStream;
 /// body's own error.
 #[proc_macro_attribute]
 pub fn relayed(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(args.into(), item.into()).into()
+    expand::expand(args.into(), &item.into()).into()
 }
 
 // The README's examples compile as doc tests.

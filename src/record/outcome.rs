@@ -28,11 +28,11 @@ impl Outcome {
     /// The name written in records, e.g. `"body_error"`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Panicked => "panicked",
-            Outcome::Cancelled => "cancelled",
-            Outcome::BodyError => "body_error",
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panicked => "panicked",
+            Self::Cancelled => "cancelled",
+            Self::BodyError => "body_error",
         }
     }
 }

@@ -33,9 +33,9 @@ impl Relayer {
     /// }
     /// # third_party_code();
     /// ```
-    pub fn current() -> Option<Relayer> {
+    pub fn current() -> Option<Self> {
         CURRENT
-            .try_with(Relayer::clone)
+            .try_with(Self::clone)
             .ok()
             .or_else(|| global::installed().cloned())
     }
@@ -67,7 +67,7 @@ impl Relayer {
     /// The current request's relayer, only when there is one (no fallback
     /// to the installed relayer). For the axum extractor.
     #[cfg(feature = "axum")]
-    pub(crate) fn current_scoped() -> Option<Relayer> {
+    pub(crate) fn current_scoped() -> Option<Self> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
             .ok()
