@@ -39,16 +39,11 @@ fn finish(scope: Scope) {
     );
 }
 
-/// The records written so far.
-fn records(mock: &MockProducer) -> Vec<Value> {
-    mock.json("logging")
-}
-
 /// The lines of the one record written.
 fn lines(mock: &MockProducer) -> Vec<Value> {
-    let records = records(mock);
+    let records = mock.records();
     assert_eq!(records.len(), 1, "one record: {records:#?}");
-    records[0]["lines"].as_array().expect("lines").clone()
+    records[0].lines().to_vec()
 }
 
 /// The `payload.message` of each line (the payload itself for `relayer.log`
@@ -544,7 +539,7 @@ async fn one_record_holds_relayer_log_and_tracing_lines_in_call_order() {
             (json!("error"), json!("six")),
         ]
     );
-    assert_eq!(records(&mock).len(), 1);
+    assert_eq!(mock.records().len(), 1);
 }
 
 #[tokio::test]
@@ -564,13 +559,12 @@ async fn concurrent_requests_keep_their_own_events() {
     finish(a);
     finish(b);
 
-    let records = records(&mock);
+    let records = mock.records();
     assert_eq!(records.len(), 2);
     for record in records {
-        let lines = record["lines"].as_array().unwrap();
-        assert_eq!(lines.len(), 3);
-        for line in lines {
-            assert_eq!(line["payload"]["message"], record["request_id"]);
+        assert_eq!(record.lines().len(), 3);
+        for line in record.lines() {
+            assert_eq!(line["payload"]["message"], record.request_id());
         }
     }
 }
