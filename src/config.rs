@@ -209,6 +209,6 @@ impl fmt::Debug for Builder {
             .field("options", &options)
             .field("producer", &self.producer.as_ref().map(|_| "custom"))
             .field("max_message_bytes", &self.max_message_bytes)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
