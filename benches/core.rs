@@ -21,6 +21,9 @@
 //!
 //! `cargo bench --bench core -- --warm-up-time 1 --measurement-time 3`
 
+// The thread CPU clock is read through libc.
+#![allow(unsafe_code)]
+
 #[path = "support/payload.rs"]
 mod payload;
 

@@ -43,6 +43,9 @@
 //!
 //! `cargo bench --bench load` (`LOAD_SECONDS=1` for a smoke run)
 
+// CPU time and memory are read through libc (support/usage.rs).
+#![allow(unsafe_code)]
+
 #[path = "support/app.rs"]
 mod app;
 #[path = "support/payload.rs"]
@@ -104,7 +107,7 @@ fn main() {
     println!("{}", load.describe());
     let brokers = Brokers::start();
     let loadgen = runtime(LOADGEN, None);
-    let mut servers: Vec<Server> = load
+    let mut servers: Vec<Server<'_>> = load
         .selected
         .iter()
         .map(|&n| Server::start(CONFIGURATIONS[n - 1](&brokers), &loadgen, &load))
@@ -205,6 +208,7 @@ fn runtime(name: &str, dispatch: Option<Dispatch>) -> Runtime {
         .on_thread_start(move || {
             if let Some(dispatch) = &dispatch {
                 // This runtime's threads keep this subscriber until they end.
+                #[allow(clippy::mem_forget)]
                 mem::forget(tracing::dispatcher::set_default(dispatch));
             }
         })
@@ -380,7 +384,7 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Saturation, Kind::OneConnection, Kind::FixedRate];
+    const ALL: [Self; 3] = [Self::Saturation, Self::OneConnection, Self::FixedRate];
 
     fn index(self) -> usize {
         self as usize
@@ -388,20 +392,20 @@ impl Kind {
 
     fn connections(self, load: &Load) -> usize {
         match self {
-            Kind::OneConnection => 1,
-            Kind::Saturation | Kind::FixedRate => load.connections,
+            Self::OneConnection => 1,
+            Self::Saturation | Self::FixedRate => load.connections,
         }
     }
 
     fn pace(self, load: &Load) -> Option<Duration> {
-        matches!(self, Kind::FixedRate).then(|| load.pace())
+        matches!(self, Self::FixedRate).then(|| load.pace())
     }
 
     fn title(self, load: &Load) -> String {
         match self {
-            Kind::Saturation => format!("At saturation ({} connections)", load.connections),
-            Kind::OneConnection => "At 1 connection (no queueing)".to_owned(),
-            Kind::FixedRate => format!(
+            Self::Saturation => format!("At saturation ({} connections)", load.connections),
+            Self::OneConnection => "At 1 connection (no queueing)".to_owned(),
+            Self::FixedRate => format!(
                 "At {} requests/s ({} connections)",
                 load.rate, load.connections
             ),
@@ -456,7 +460,7 @@ impl<'a> Server<'a> {
         let mut measured = loadgen.block_on(drive(self.addr, connections, load.slice, pace));
         measured.cpu = CpuSnapshot::now().since(&before);
         self.rss_growth += usage::rss().0 as i64 - rss_before as i64;
-        self.measured[kind.index()].merge(measured);
+        self.measured[kind.index()].merge(&measured);
         self.drain();
     }
 
@@ -528,7 +532,7 @@ impl Measured {
         }
     }
 
-    fn merge(&mut self, other: Measured) {
+    fn merge(&mut self, other: &Self) {
         self.requests += other.requests;
         self.elapsed += other.elapsed;
         self.latency.add(&other.latency).expect("same bounds");
@@ -580,7 +584,7 @@ async fn drive(
         .collect();
     let mut total = Measured::new();
     for task in tasks {
-        total.merge(task.await.expect("a connection's task"));
+        total.merge(&task.await.expect("a connection's task"));
     }
     total.elapsed = start.elapsed();
     total

@@ -15,6 +15,10 @@
 //!
 //! `cargo bench --bench scale`
 
+// Live heap bytes come from a counting global allocator; memory figures
+// are read through libc (support/usage.rs).
+#![allow(unsafe_code)]
+
 // Shared with benches/load.rs, which uses all of them.
 #[allow(dead_code)]
 #[path = "support/app.rs"]

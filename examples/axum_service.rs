@@ -19,7 +19,6 @@ use std::time::Duration;
 use relayer::{BROKERS_ENV, Relayer};
 use relayer_test::EmbeddedBroker;
 use tokio::net::TcpListener;
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
 #[tokio::main]
@@ -28,7 +27,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // request also in the request's record.
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env()))
-        .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO))
+        .with(relayer::tracing_bridge())
         .init();
 
     // Real brokers from KAFKA_BROKERS, else a broker inside this process.

@@ -21,7 +21,6 @@ use relayer_test::{Consumer, EmbeddedBroker};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
 /// One request of the demo.
@@ -68,7 +67,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // `tracing::info!` in a handler lands in the request's record, next to
     // the lines of `relayer.log`.
     tracing_subscriber::registry()
-        .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO))
+        .with(relayer::tracing_bridge())
         .init();
 
     println!("relayer demo: one aggregated Kafka record per HTTP request\n");

@@ -11,6 +11,8 @@
 //! checked in (`examples/rpc/greeter.rs`), so no build script is needed.
 
 #[allow(clippy::all, missing_docs)]
+// Generated code, `pub` as tonic generates it.
+#[allow(unreachable_pub)]
 #[path = "rpc/greeter.rs"]
 mod greeter;
 

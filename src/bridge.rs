@@ -5,8 +5,11 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::to_raw_value;
+use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -23,16 +26,16 @@ const OWN_TARGETS: [&str; 3] = ["relayer", "rdkafka", "librdkafka"];
 /// line of that request's record, next to the lines of
 /// [`Relayer::log`](crate::Relayer::log), in call order.
 ///
-/// Install it once, next to your other layers; give it a filter so that it
-/// does not turn on `debug` and `trace` events the other layers filter out:
+/// Install it once, next to your other layers. [`tracing_bridge()`] gives
+/// it with a filter that keeps `INFO` and above, so that it never turns on
+/// `debug` and `trace` events the other layers filter out:
 ///
 /// ```
-/// use tracing_subscriber::filter::LevelFilter;
 /// use tracing_subscriber::prelude::*;
 ///
 /// tracing_subscriber::registry()
 ///     .with(tracing_subscriber::fmt::layer())
-///     .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO))
+///     .with(relayer::tracing_bridge())
 ///     .init();
 /// ```
 ///
@@ -67,9 +70,13 @@ const OWN_TARGETS: [&str; 3] = ["relayer", "rdkafka", "librdkafka"];
 ///   (empty when there are none); spans this layer's filter disables are left
 ///   out.
 /// - `timestamp`: when the event was emitted.
+/// - `span_fields`, only with [`with_span_fields`](Self::with_span_fields):
+///   the fields of the enclosing spans, in one object; a field of an inner
+///   span replaces an outer one of the same name.
 ///
 /// `log_level`, `payload` and `timestamp` are the fields of a
-/// [`LogLine`](crate::record::LogLine); `target` and `spans` are added.
+/// [`LogLine`](crate::record::LogLine); `target`, `spans` and `span_fields`
+/// are added.
 ///
 /// # What does not
 ///
@@ -87,30 +94,61 @@ const OWN_TARGETS: [&str; 3] = ["relayer", "rdkafka", "librdkafka"];
 ///
 /// # Filters
 ///
-/// Use tracing-subscriber's per-layer filters with
-/// [`Layer::with_filter`]: a minimum level with
-/// [`LevelFilter`](tracing_subscriber::filter::LevelFilter), levels per
+/// [`tracing_bridge()`] keeps `INFO` and above. For another filter, give
+/// `TracingBridge::new()` one of tracing-subscriber's per-layer filters with
+/// [`Layer::with_filter`]: a minimum level with [`LevelFilter`], levels per
 /// target with [`Targets`](tracing_subscriber::filter::Targets), or any other
 /// [`Filter`](tracing_subscriber::layer::Filter).
 ///
 /// ```
+/// use relayer::TracingBridge;
 /// use tracing_subscriber::filter::{LevelFilter, Targets};
 /// use tracing_subscriber::prelude::*;
 ///
-/// // `info` and above from the application, `warning` and above from sqlx,
+/// // `debug` and above from the application, `warning` and above from sqlx,
 /// // nothing from hyper.
 /// let filter = Targets::new()
-///     .with_default(LevelFilter::INFO)
+///     .with_default(LevelFilter::DEBUG)
 ///     .with_target("sqlx", LevelFilter::WARN)
 ///     .with_target("hyper", LevelFilter::OFF);
 /// let subscriber = tracing_subscriber::registry()
-///     .with(relayer::tracing_bridge().with_filter(filter));
+///     .with(TracingBridge::new().with_filter(filter));
 /// # let _ = subscriber;
 /// ```
 ///
-/// Without a filter the layer is interested in every level, which turns on
-/// `debug` and `trace` callsites everywhere even when the other layers
-/// filter them out.
+/// A filter added to [`tracing_bridge()`] applies on top of its `INFO`
+/// filter: it can only narrow it. A `TracingBridge` without any filter is
+/// interested in every level, which turns on `debug` and `trace` callsites
+/// everywhere even when the other layers filter them out.
+///
+/// # The fields of enclosing spans
+///
+/// A request's span often carries what identifies it (a user, a tenant, an
+/// order). [`with_span_fields`](Self::with_span_fields) puts the fields of
+/// the enclosing spans into each line, under `span_fields`:
+///
+/// ```
+/// use relayer::{Relayer, Scope, TracingBridge, record::{Outcome, RpcDetails}};
+/// use tracing_subscriber::filter::LevelFilter;
+/// use tracing_subscriber::prelude::*;
+///
+/// let mock = relayer_test::MockProducer::new();
+/// let relayer = Relayer::builder("logging").producer(mock.clone()).build()?;
+/// let bridge = TracingBridge::new().with_span_fields(true).with_filter(LevelFilter::INFO);
+///
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(bridge), || {
+///     let scope = Scope::new(&relayer, None);
+///     scope.relayer().in_scope(|| {
+///         let _order = tracing::info_span!("order", order_id = 7, tenant = "acme").entered();
+///         tracing::info!("paid");
+///     });
+///     scope.finish(Outcome::Ok, RpcDetails { service: "orders::pay", ..Default::default() });
+/// });
+///
+/// let line = &mock.json("logging")[0]["lines"][0];
+/// assert_eq!(line["span_fields"], serde_json::json!({"order_id": 7, "tenant": "acme"}));
+/// # Ok::<(), relayer::Error>(())
+/// ```
 ///
 /// # A request's events in its record
 ///
@@ -136,36 +174,96 @@ const OWN_TARGETS: [&str; 3] = ["relayer", "rdkafka", "librdkafka"];
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TracingBridge {
-    _private: (),
+    span_fields: bool,
 }
 
 impl TracingBridge {
-    /// The bridge; the same as [`tracing_bridge()`].
+    /// The bridge without a filter: give it one with [`Layer::with_filter`],
+    /// or use [`tracing_bridge()`], which keeps `INFO` and above.
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Whether each line gets the fields of its enclosing spans, under
+    /// `span_fields`; off by default. The fields of a span are kept from its
+    /// creation (and [`Span::record`](tracing::Span::record)) to its close.
+    #[must_use]
+    pub fn with_span_fields(mut self, span_fields: bool) -> Self {
+        self.span_fields = span_fields;
+        self
+    }
 }
 
-/// The [`TracingBridge`] layer: `tracing` events inside a request land in
-/// its record.
+/// The [`TracingBridge`] layer with a filter that keeps `INFO` and above:
+/// `tracing` events of that level inside a request land in its record.
 ///
 /// ```
-/// use tracing_subscriber::filter::LevelFilter;
 /// use tracing_subscriber::prelude::*;
 ///
 /// let subscriber = tracing_subscriber::registry()
 ///     .with(tracing_subscriber::fmt::layer())
-///     .with(relayer::tracing_bridge().with_filter(LevelFilter::INFO));
+///     .with(relayer::tracing_bridge());
 /// # let _ = subscriber;
 /// ```
-pub fn tracing_bridge() -> TracingBridge {
-    TracingBridge::new()
+///
+/// For another level, per-target levels or the fields of enclosing spans,
+/// start from [`TracingBridge::new`].
+pub fn tracing_bridge<S>() -> Filtered<TracingBridge, LevelFilter, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    TracingBridge::new().with_filter(LevelFilter::INFO)
+}
+
+/// The fields of a span, kept in its extensions when
+/// [`TracingBridge::with_span_fields`] is on.
+struct SpanFields(Map<String, Value>);
+
+impl SpanFields {
+    /// Adds (or replaces) the fields `values` records.
+    fn record(&mut self, record: impl FnOnce(&mut dyn Visit)) {
+        let Ok(mut map) = serde_json::value::Serializer.serialize_map(None) else {
+            return;
+        };
+        let mut fields = Fields {
+            map: &mut map,
+            result: Ok(()),
+        };
+        record(&mut fields);
+        if fields.result.is_ok()
+            && let Ok(Value::Object(recorded)) = map.end()
+        {
+            self.0.extend(recorded);
+        }
+    }
 }
 
 impl<S> Layer<S> for TracingBridge
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.span_fields {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            let mut fields = SpanFields(Map::new());
+            fields.record(|visit| attrs.record(visit));
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.span_fields {
+            return;
+        }
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
+        {
+            fields.record(|visit| values.record(visit));
+        }
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // First and cheap: outside a request, nothing to do.
         let Some(scope) = Relayer::current_scope_state() else {
@@ -177,15 +275,23 @@ where
             return;
         }
         let mut spans = Vec::new();
+        let mut span_fields = self.span_fields.then(Map::new);
         if let Some(enclosing) = ctx.event_scope(event) {
-            spans.extend(enclosing.map(|span| span.name()));
-            spans.reverse();
+            for span in enclosing.from_root() {
+                spans.push(span.name());
+                if let (Some(all), Some(fields)) =
+                    (&mut span_fields, span.extensions().get::<SpanFields>())
+                {
+                    all.extend(fields.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
         }
         let line = BridgedLine {
-            log_level: level_name(metadata.level()),
+            log_level: level_name(*metadata.level()),
             payload: Payload(event),
             target,
             spans: &spans,
+            span_fields: span_fields.as_ref(),
             timestamp: Timestamp::now(),
         };
         match to_raw_value(&line) {
@@ -208,8 +314,8 @@ fn is_own(target: &str) -> bool {
 }
 
 /// The record's name for a level; `WARN` is `"warning"`, as in Python.
-fn level_name(level: &Level) -> &'static str {
-    match *level {
+fn level_name(level: Level) -> &'static str {
+    match level {
         Level::TRACE => "trace",
         Level::DEBUG => "debug",
         Level::INFO => "info",
@@ -219,13 +325,15 @@ fn level_name(level: &Level) -> &'static str {
 }
 
 /// A record line made from an event: a [`LogLine`](crate::record::LogLine)
-/// with `target` and `spans` added.
+/// with `target`, `spans` and, when asked for, `span_fields` added.
 #[derive(serde::Serialize)]
 struct BridgedLine<'a> {
     log_level: &'static str,
     payload: Payload<'a>,
     target: &'a str,
     spans: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_fields: Option<&'a Map<String, Value>>,
     timestamp: Timestamp,
 }
 
@@ -331,10 +439,10 @@ mod tests {
 
     #[test]
     fn levels_as_the_python_relayer_writes_them() {
-        assert_eq!(level_name(&Level::TRACE), "trace");
-        assert_eq!(level_name(&Level::DEBUG), "debug");
-        assert_eq!(level_name(&Level::INFO), "info");
-        assert_eq!(level_name(&Level::WARN), "warning");
-        assert_eq!(level_name(&Level::ERROR), "error");
+        assert_eq!(level_name(Level::TRACE), "trace");
+        assert_eq!(level_name(Level::DEBUG), "debug");
+        assert_eq!(level_name(Level::INFO), "info");
+        assert_eq!(level_name(Level::WARN), "warning");
+        assert_eq!(level_name(Level::ERROR), "error");
     }
 }

@@ -1,7 +1,7 @@
 //! Configuration: the [`Builder`] and the Kafka defaults it starts from.
 
-use std::env;
 use std::sync::Arc;
+use std::{env, fmt};
 
 use rdkafka::ClientConfig;
 
@@ -58,6 +58,7 @@ pub const KAFKA_DEFAULTS: &[(&str, &str)] = &[
 /// # Ok::<(), relayer::Error>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
 pub struct Builder {
     logging_topic: String,
     brokers: Option<String>,
@@ -68,8 +69,9 @@ pub struct Builder {
     producer: Option<Arc<dyn Producer>>,
     max_message_bytes: usize,
     wire_format: WireFormat,
-    /// Serialized when set; an error surfaces from `build`.
-    fields: Vec<(String, serde_json::Result<Line>)>,
+    /// Serialized when set; an error (kept as text, so that the builder
+    /// stays `Clone`) surfaces from `build`.
+    fields: Vec<(String, Result<Line, String>)>,
     sampling: Option<Sampling>,
 }
 
@@ -170,8 +172,8 @@ impl Builder {
     ) -> Self {
         let name = name.into();
         self.fields.retain(|(kept, _)| *kept != name);
-        self.fields
-            .push((name, serde_json::value::to_raw_value(value)));
+        let value = serde_json::value::to_raw_value(value).map_err(|e| e.to_string());
+        self.fields.push((name, value));
         self
     }
 
@@ -204,7 +206,12 @@ impl Builder {
     pub fn build(mut self) -> Result<Relayer> {
         let fields = std::mem::take(&mut self.fields)
             .into_iter()
-            .map(|(name, value)| Ok((name, value?)))
+            .map(|(name, value)| match value {
+                Ok(value) => Ok((name, value)),
+                Err(error) => Err(Error::NotSerializable(serde::ser::Error::custom(format!(
+                    "field {name:?}: {error}"
+                )))),
+            })
             .collect::<Result<_>>()?;
         let topics = TopicNames::new(self.topic_prefix.clone(), self.topic_suffix.clone());
         let logging_topic = topics.full(&self.logging_topic)?;
@@ -251,5 +258,46 @@ impl Builder {
             config.set(key, value);
         }
         Ok(config)
+    }
+}
+
+/// Shows the configuration with the values of secret options (passwords,
+/// secrets, private keys) masked.
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The options librdkafka itself treats as sensitive: passwords,
+        // secrets, private keys.
+        const SECRETS: [&str; 5] = [
+            "password",
+            "secret",
+            "key.pem",
+            "ssl_key",
+            "oauthbearer.config",
+        ];
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(key, value)| {
+                let secret = SECRETS.iter().any(|secret| key.contains(secret));
+                let value = if secret { "<redacted>" } else { value.as_str() };
+                (key.as_str(), value)
+            })
+            .collect();
+        f.debug_struct("Builder")
+            .field("logging_topic", &self.logging_topic)
+            .field("brokers", &self.brokers)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("topic_suffix", &self.topic_suffix)
+            .field("source", &self.source)
+            .field("options", &options)
+            .field("producer", &self.producer.as_ref().map(|_| "custom"))
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("wire_format", &self.wire_format)
+            .field(
+                "fields",
+                &self.fields.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .field("sampling", &self.sampling)
+            .finish_non_exhaustive()
     }
 }

@@ -19,12 +19,7 @@ static INSTALLED: OnceLock<Relayer> = OnceLock::new();
 /// # Ok::<(), relayer::Error>(())
 /// ```
 pub fn install(relayer: Relayer) -> Result<(), Relayer> {
-    let mut relayer = Some(relayer);
-    INSTALLED.get_or_init(|| relayer.take().expect("taken once"));
-    match relayer {
-        None => Ok(()),
-        Some(relayer) => Err(relayer),
-    }
+    INSTALLED.set(relayer)
 }
 
 /// The relayer [`install`]ed for the process, if any.

@@ -32,10 +32,34 @@
 //! Requests never wait on Kafka: every call serializes, hands the message to
 //! librdkafka's bounded queue and returns. See the README for delivery
 //! guarantees and what happens when Kafka is down.
-
-#![warn(missing_docs)]
+//!
+//! # Features
+//!
+//! - `macros` (default): [`relayed`].
+//! - `tracing` (default): [`tracing_bridge`].
+//! - `axum`: `Relayer` as an axum extractor ([`axum`]).
+//! - `metrics`: delivery counters exported through the `metrics` facade.
+//! - `ssl`, `sasl`: TLS and SASL connections to Kafka (librdkafka built with
+//!   OpenSSL and Cyrus SASL).
+//!
+// Links to items of features that are off point to their docs.rs pages.
+#![cfg_attr(
+    not(feature = "macros"),
+    doc = "[`relayed`]: https://docs.rs/relayer/latest/relayer/attr.relayed.html"
+)]
+#![cfg_attr(
+    not(feature = "tracing"),
+    doc = "[`tracing_bridge`]: https://docs.rs/relayer/latest/relayer/fn.tracing_bridge.html"
+)]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[`axum`]: https://docs.rs/relayer/latest/relayer/axum/index.html"
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 #[cfg(feature = "tracing")]
 mod bridge;
@@ -55,6 +79,7 @@ mod topic;
 pub mod trace;
 
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use bridge::{TracingBridge, tracing_bridge};
 pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS};
 pub use error::{Error, Result};
@@ -63,9 +88,10 @@ pub use key::PartitionKey;
 pub use record::WireFormat;
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
 pub use sampling::Sampling;
-pub use scope::{Caller, Scope};
+pub use scope::{Bound, Caller, Scope};
 
 // The README's Rust examples compile as doc tests.
 #[cfg(doctest)]

@@ -419,7 +419,7 @@ impl Relayer {
             target: "relayer",
             topic,
             key = ?key.map(String::from_utf8_lossy),
-            message = %String::from_utf8_lossy(json),
+            value = %String::from_utf8_lossy(json),
             "produce"
         );
         self.shared.producer.send(Message {

@@ -54,6 +54,7 @@ pub(crate) struct Ending<'a> {
 impl Sampling {
     /// Keeps ordinary records at `ratio`, from 0.0 (none) to 1.0 (all);
     /// errors, 5xx and forced records are always kept.
+    #[must_use]
     pub fn ratio(ratio: f64) -> Self {
         Self {
             ratio: if ratio.is_nan() {
@@ -68,12 +69,14 @@ impl Sampling {
 
     /// Always keeps records whose HTTP status is `status` or above
     /// (default 500).
+    #[must_use]
     pub fn keep_status_from(mut self, status: u16) -> Self {
         self.status_from = status;
         self
     }
 
     /// Always keeps records of requests that took longer than `duration`.
+    #[must_use]
     pub fn keep_slower_than(mut self, duration: Duration) -> Self {
         self.slower_than = Some(duration);
         self
@@ -105,7 +108,7 @@ impl Sampling {
             return true;
         }
         // u64 → f64 rounds, which only matters within 2⁻⁵³ of the bound.
-        (fnv1a_64(request_id) as f64) < ratio * 18_446_744_073_709_551_616.0
+        (fnv1a_64(request_id) as f64) < ratio * 2f64.powi(64)
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use relayer::{Relayer, relayed};
-use relayer_test::MockProducer;
-use serde_json::{Value, json};
+use relayer_test::{MockProducer, Record};
+use serde_json::json;
 
 static MOCK: LazyLock<MockProducer> = LazyLock::new(|| {
     let mock = MockProducer::new();
@@ -22,13 +22,13 @@ static MOCK: LazyLock<MockProducer> = LazyLock::new(|| {
 });
 
 /// The records of `service`, waiting for `count` of them.
-async fn records_of(service: &str, count: usize) -> Vec<Value> {
+async fn records_of(service: &str, count: usize) -> Vec<Record> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let records: Vec<Value> = MOCK
-            .json("global_logging")
+        let records: Vec<Record> = MOCK
+            .records()
             .into_iter()
-            .filter(|record| record["service"] == service)
+            .filter(|record| record.rpc().service() == service)
             .collect();
         if records.len() >= count || tokio::time::Instant::now() > deadline {
             assert_eq!(records.len(), count, "records of {service}");
@@ -36,15 +36,6 @@ async fn records_of(service: &str, count: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn payloads(record: &Value) -> Vec<Value> {
-    record["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|line| line["payload"].clone())
-        .collect()
 }
 
 fn third_party_code(marker: &str) {
@@ -66,8 +57,8 @@ async fn a_sync_fn_records_with_the_installed_relayer() {
     let record = &records_of("global_sync", 1).await[0];
     assert_eq!(record["logging_topic"], "global_logging");
     assert_eq!(record["source"], "global_logging");
-    assert_eq!(record["outcome"], "ok");
-    assert_eq!(payloads(record), [json!("global_sync")]);
+    assert_eq!(record.outcome(), "ok");
+    assert_eq!(record.payloads(), [&json!("global_sync")]);
 }
 
 struct Greeter;
@@ -97,16 +88,16 @@ async fn an_async_trait_method_injects_the_installed_relayer_bound_to_the_call()
     assert!(Greeter.greet(String::new()).await.is_err());
 
     let records = records_of("Greeter::greet", 2).await;
-    let ok = records.iter().find(|r| r["outcome"] == "ok").unwrap();
-    let error = records.iter().find(|r| r["outcome"] == "error").unwrap();
-    assert_eq!(error["error"], "no name");
-    assert_eq!(payloads(ok)[1], json!("greet"));
+    let ok = records.iter().find(|r| r.outcome() == "ok").unwrap();
+    let error = records.iter().find(|r| r.outcome() == "error").unwrap();
+    assert_eq!(error.rpc().error(), Some("no name"));
+    assert_eq!(ok.payloads()[1], "greet");
     let event = MOCK
         .json("global_greeting")
         .into_iter()
         .find(|e| e["payload"] == "Ada")
         .unwrap();
-    assert_eq!(event["request_id"], ok["request_id"]);
+    assert_eq!(event["request_id"], ok.request_id());
 }
 
 #[relayed]
@@ -125,9 +116,9 @@ async fn nested_calls_share_the_request_id() {
     global_outer().await;
     let outer = &records_of("global_outer", 1).await[0];
     let inner = &records_of("global_inner", 1).await[0];
-    assert_eq!(inner["request_id"], outer["request_id"]);
-    assert_eq!(payloads(inner), [json!("global_inner")]);
-    assert!(payloads(outer).is_empty());
+    assert_eq!(inner.request_id(), outer.request_id());
+    assert_eq!(inner.payloads(), [&json!("global_inner")]);
+    assert!(outer.payloads().is_empty());
 }
 
 #[tokio::test]
@@ -136,10 +127,10 @@ async fn outside_a_call_current_is_the_installed_relayer_without_a_record() {
     let current = Relayer::current().expect("the installed relayer");
     assert_eq!(current.request_id(), None);
     third_party_code("outside any call");
-    let all = MOCK.json("global_logging");
     assert!(
-        all.iter()
-            .all(|record| !payloads(record).contains(&json!("outside any call"))),
+        MOCK.records()
+            .iter()
+            .all(|record| !record.payloads().contains(&&json!("outside any call"))),
         "a line logged outside a call is in no record"
     );
 }

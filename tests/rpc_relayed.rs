@@ -184,6 +184,8 @@ impl Counter {
         &mut self.count
     }
 
+    // An owned relayer expression, on purpose.
+    #[allow(clippy::redundant_clone)]
     #[relayed(with = self.relayer.clone())]
     fn into_count(self) -> u32 {
         self.count
@@ -894,6 +896,39 @@ async fn a_thousand_concurrent_calls_never_mix_lines() {
     }
     tags.sort_unstable();
     assert_eq!(tags, (0..1000).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------
+// `crate = ...`: relayer under another name
+
+mod reexport {
+    pub(crate) use ::relayer as my_relayer;
+}
+use reexport::my_relayer;
+
+#[relayed(crate = my_relayer, with = base)]
+fn through_a_renamed_crate(
+    base: &my_relayer::Relayer,
+    n: u32,
+    relayer: my_relayer::Relayer,
+) -> u32 {
+    relayer
+        .info("injected under the crate's other name")
+        .unwrap();
+    n + 1
+}
+
+#[test]
+fn crate_names_relayer_for_a_renamed_dependency() {
+    let (mock, relayer) = setup();
+    assert_eq!(through_a_renamed_crate(&relayer, 41), 42);
+    let record = only_record(&mock);
+    assert_eq!(record["service"], "through_a_renamed_crate");
+    assert_eq!(record["outcome"], "ok");
+    assert_eq!(
+        payloads(&record),
+        [json!("injected under the crate's other name")]
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 //! behind `relayer-axum`'s layer (it joins the HTTP request).
 
 #[allow(clippy::all, missing_docs)]
+// Generated code, `pub` as tonic generates it.
+#[allow(unreachable_pub)]
 #[path = "../examples/rpc/greeter.rs"]
 mod greeter;
 

@@ -26,15 +26,6 @@ fn finish(scope: Scope) {
     );
 }
 
-fn payloads(record: &Value) -> Vec<Value> {
-    record["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|line| line["payload"].clone())
-        .collect()
-}
-
 #[test]
 fn lines_are_kept_in_call_order_with_their_shapes() {
     let mock = MockProducer::new();
@@ -46,10 +37,10 @@ fn lines_are_kept_in_call_order_with_their_shapes() {
     bound.log("error", &json!({"three": 3})).unwrap();
     finish(scope);
 
-    let records = mock.json("logging");
+    let records = mock.records();
     assert_eq!(records.len(), 1);
     let record = &records[0];
-    let lines = record["lines"].as_array().unwrap();
+    let lines = record.lines();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["log_level"], "info");
     assert_eq!(lines[1]["event_type"], "thing");
@@ -61,8 +52,8 @@ fn lines_are_kept_in_call_order_with_their_shapes() {
     );
     assert_eq!(lines[2]["log_level"], "error");
     assert_eq!(
-        payloads(record),
-        vec![json!("one"), json!({"n": 2}), json!({"three": 3})]
+        record.payloads(),
+        [&json!("one"), &json!({"n": 2}), &json!({"three": 3})]
     );
     for field in [
         "source",
@@ -76,10 +67,11 @@ fn lines_are_kept_in_call_order_with_their_shapes() {
     ] {
         assert!(
             record.get(field).is_some(),
-            "record lacks {field}: {record}"
+            "record lacks {field}: {}",
+            record.json()
         );
     }
-    assert_eq!(record["outcome"], "ok");
+    assert_eq!(record.outcome(), "ok");
 }
 
 #[test]
@@ -89,11 +81,12 @@ fn every_finished_or_dropped_scope_writes_exactly_one_record() {
     finish(Scope::new(&relayer, Some("finished".into())));
     drop(Scope::new(&relayer, Some("dropped".into())));
 
-    let records = mock.json("logging");
+    let records = mock.records();
     assert_eq!(records.len(), 2);
-    assert_eq!(records[0]["request_id"], "finished");
-    assert_eq!(records[1]["request_id"], "dropped");
-    assert_eq!(records[1]["outcome"], "cancelled");
+    assert_eq!(records[0].request_id(), "finished");
+    assert_eq!(records[1].request_id(), "dropped");
+    assert_eq!(records[0].outcome(), "ok");
+    assert_eq!(records[1].outcome(), "cancelled");
 }
 
 #[test]
@@ -104,8 +97,9 @@ fn lines_after_the_record_are_not_recorded() {
     let late = scope.relayer().clone();
     finish(scope);
     late.log("info", "too late").unwrap();
-    assert_eq!(mock.json("logging").len(), 1);
-    assert!(payloads(&mock.json("logging")[0]).is_empty());
+    let records = mock.records();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].payloads().is_empty());
 }
 
 #[tokio::test]
@@ -121,11 +115,8 @@ async fn a_handle_moved_into_a_spawned_task_logs_into_its_own_scope() {
     finish(other);
     finish(scope);
 
-    let records = mock.json("logging");
-    let mine = records.iter().find(|r| r["request_id"] == "mine").unwrap();
-    let other = records.iter().find(|r| r["request_id"] == "other").unwrap();
-    assert_eq!(payloads(mine), vec![json!("from the task")]);
-    assert!(payloads(other).is_empty());
+    assert_eq!(mock.record("mine").payloads(), [&json!("from the task")]);
+    assert!(mock.record("other").payloads().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,15 +148,16 @@ async fn a_thousand_concurrent_scopes_never_mix_their_lines() {
         task.await.unwrap();
     }
 
-    let records = mock.json("logging");
+    let records = mock.records();
     assert_eq!(records.len(), 1000);
     for record in &records {
-        let i: usize = record["request_id"].as_str().unwrap()[4..].parse().unwrap();
+        let i: usize = record.request_id()[4..].parse().unwrap();
         let expected: Vec<Value> = (0..5).map(|step| json!({"req": i, "step": step})).collect();
         assert_eq!(
-            payloads(record),
-            expected,
-            "foreign or missing lines in {record}"
+            record.payloads(),
+            expected.iter().collect::<Vec<_>>(),
+            "foreign or missing lines in {}",
+            record.json()
         );
     }
 }
@@ -212,11 +204,11 @@ async fn a_nested_scope_keeps_the_outer_request_id_and_writes_its_own_record() {
         .await;
     finish(outer);
 
-    let records = mock.json("logging");
+    let records = mock.records();
     assert_eq!(records.len(), 2);
-    assert!(records.iter().all(|r| r["request_id"] == "outer-id"));
-    assert_eq!(payloads(&records[0]), vec![json!("inner line")]);
-    assert_eq!(payloads(&records[1]), vec![json!("outer line")]);
+    assert!(records.iter().all(|r| r.request_id() == "outer-id"));
+    assert_eq!(records[0].payloads(), [&json!("inner line")]);
+    assert_eq!(records[1].payloads(), [&json!("outer line")]);
 }
 
 #[test]

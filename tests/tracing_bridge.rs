@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use relayer::record::{Outcome, RpcDetails};
-use relayer::{Relayer, Scope, tracing_bridge};
+use relayer::{Relayer, Scope, TracingBridge, tracing_bridge};
 use relayer_test::MockProducer;
 use serde_json::{Value, json};
 use tracing::subscriber::set_default;
@@ -39,16 +39,11 @@ fn finish(scope: Scope) {
     );
 }
 
-/// The records written so far.
-fn records(mock: &MockProducer) -> Vec<Value> {
-    mock.json("logging")
-}
-
 /// The lines of the one record written.
 fn lines(mock: &MockProducer) -> Vec<Value> {
-    let records = records(mock);
+    let records = mock.records();
     assert_eq!(records.len(), 1, "one record: {records:#?}");
-    records[0]["lines"].as_array().expect("lines").clone()
+    records[0].lines().to_vec()
 }
 
 /// The `payload.message` of each line (the payload itself for `relayer.log`
@@ -85,8 +80,7 @@ impl<S: Subscriber> Layer<S> for Seen {
         let mut message = String::new();
         event.record(
             &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                // The first: relayer's own reports also have a `message = json` field.
-                if field.name() == "message" && message.is_empty() {
+                if field.name() == "message" {
                     message = format!("{value:?}");
                 }
             },
@@ -115,6 +109,15 @@ impl io::Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// An event of each level, its message the level's name.
+fn one_event_of_each_level() {
+    tracing::trace!("trace");
+    tracing::debug!("debug");
+    tracing::info!("info");
+    tracing::warn!("warn");
+    tracing::error!("error");
 }
 
 async fn handler() {
@@ -185,16 +188,12 @@ async fn an_event_from_a_function_the_handler_calls_lands_in_its_record() {
 #[tokio::test]
 async fn levels_are_written_as_the_python_relayer_writes_them() {
     let (mock, relayer) = relayer();
-    let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
+    let _default = set_default(
+        tracing_subscriber::registry().with(TracingBridge::new().with_filter(LevelFilter::TRACE)),
+    );
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().in_scope(|| {
-        tracing::trace!("t");
-        tracing::debug!("d");
-        tracing::info!("i");
-        tracing::warn!("w");
-        tracing::error!("e");
-    });
+    scope.relayer().in_scope(one_event_of_each_level);
     finish(scope);
 
     let levels: Vec<Value> = lines(&mock)
@@ -234,9 +233,8 @@ async fn a_blocking_thread_that_carries_the_scope_logs_into_it() {
 
     let scope = Scope::new(&relayer, None);
     let bound = scope.relayer().clone();
-    let on_thread = subscriber.clone();
     std::thread::spawn(move || {
-        tracing::subscriber::with_default(on_thread, || {
+        tracing::subscriber::with_default(subscriber, || {
             bound.in_scope(|| tracing::info!(rows = 3_u64, "from a blocking thread"));
         })
     })
@@ -285,8 +283,7 @@ async fn enclosing_spans_are_listed_outermost_first() {
 #[tokio::test]
 async fn spans_the_bridge_filter_disables_are_left_out() {
     let (mock, relayer) = relayer();
-    let bridge = tracing_bridge().with_filter(LevelFilter::INFO);
-    let _default = set_default(tracing_subscriber::registry().with(bridge));
+    let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
 
     let scope = Scope::new(&relayer, None);
     scope.relayer().in_scope(|| {
@@ -345,19 +342,14 @@ async fn field_types_are_kept() {
 #[tokio::test]
 async fn a_level_filter_sets_the_minimum_level() {
     let (mock, relayer) = relayer();
-    let bridge = tracing_bridge().with_filter(LevelFilter::INFO);
+    let bridge = TracingBridge::new().with_filter(LevelFilter::DEBUG);
     let _default = set_default(tracing_subscriber::registry().with(bridge));
 
     let scope = Scope::new(&relayer, None);
-    scope.relayer().in_scope(|| {
-        tracing::trace!("trace");
-        tracing::debug!("debug");
-        tracing::info!("info");
-        tracing::warn!("warn");
-    });
+    scope.relayer().in_scope(one_event_of_each_level);
     finish(scope);
 
-    assert_eq!(messages(&lines(&mock)), ["info", "warn"]);
+    assert_eq!(messages(&lines(&mock)), ["debug", "info", "warn", "error"]);
 }
 
 #[tokio::test]
@@ -368,7 +360,7 @@ async fn a_targets_filter_sets_levels_per_target() {
         .with_target("chatty", LevelFilter::WARN)
         .with_target("noisy", LevelFilter::OFF);
     let _default =
-        set_default(tracing_subscriber::registry().with(tracing_bridge().with_filter(filter)));
+        set_default(tracing_subscriber::registry().with(TracingBridge::new().with_filter(filter)));
 
     let scope = Scope::new(&relayer, None);
     scope.relayer().in_scope(|| {
@@ -547,7 +539,7 @@ async fn one_record_holds_relayer_log_and_tracing_lines_in_call_order() {
             (json!("error"), json!("six")),
         ]
     );
-    assert_eq!(records(&mock).len(), 1);
+    assert_eq!(mock.records().len(), 1);
 }
 
 #[tokio::test]
@@ -567,13 +559,124 @@ async fn concurrent_requests_keep_their_own_events() {
     finish(a);
     finish(b);
 
-    let records = records(&mock);
+    let records = mock.records();
     assert_eq!(records.len(), 2);
     for record in records {
-        let lines = record["lines"].as_array().unwrap();
-        assert_eq!(lines.len(), 3);
-        for line in lines {
-            assert_eq!(line["payload"]["message"], record["request_id"]);
+        assert_eq!(record.lines().len(), 3);
+        for line in record.lines() {
+            assert_eq!(line["payload"]["message"], record.request_id());
         }
     }
+}
+
+#[tokio::test]
+async fn the_bridge_keeps_info_and_above_by_default() {
+    let (mock, relayer) = relayer();
+    let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
+
+    let scope = Scope::new(&relayer, None);
+    scope.relayer().in_scope(one_event_of_each_level);
+    finish(scope);
+
+    assert_eq!(messages(&lines(&mock)), ["info", "warn", "error"]);
+}
+
+#[test]
+fn the_default_bridge_turns_on_no_debug_callsite_the_other_layers_filter_out() {
+    let fmt_at_info = || {
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::sink)
+            .with_filter(LevelFilter::INFO)
+    };
+    let (evaluated_with_default, evaluated_unfiltered) =
+        (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+    let debug_event = |evaluated: &Arc<Mutex<i32>>| {
+        // The field's value is only computed when the event is enabled.
+        tracing::debug!(
+            costly = {
+                *evaluated.lock().unwrap() += 1;
+                1
+            },
+            "debug"
+        );
+        tracing::enabled!(tracing::Level::DEBUG)
+    };
+
+    let with_default = tracing_subscriber::registry()
+        .with(fmt_at_info())
+        .with(tracing_bridge());
+    let enabled =
+        tracing::subscriber::with_default(with_default, || debug_event(&evaluated_with_default));
+    assert!(!enabled);
+    assert_eq!(*evaluated_with_default.lock().unwrap(), 0);
+
+    // What the default avoids: a bridge without a filter wants every level.
+    let unfiltered = tracing_subscriber::registry()
+        .with(fmt_at_info())
+        .with(TracingBridge::new());
+    let enabled =
+        tracing::subscriber::with_default(unfiltered, || debug_event(&evaluated_unfiltered));
+    assert!(enabled);
+    assert_eq!(*evaluated_unfiltered.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn span_fields_are_left_out_unless_asked_for() {
+    let (mock, relayer) = relayer();
+    let _default = set_default(tracing_subscriber::registry().with(tracing_bridge()));
+
+    let scope = Scope::new(&relayer, None);
+    scope.relayer().in_scope(|| {
+        let _order = tracing::info_span!("order", order_id = 7).entered();
+        tracing::info!("paid");
+    });
+    finish(scope);
+
+    let line = &lines(&mock)[0];
+    assert_eq!(line["spans"], json!(["order"]));
+    assert!(line.get("span_fields").is_none(), "{line}");
+}
+
+#[tokio::test]
+async fn with_span_fields_each_line_gets_the_fields_of_its_enclosing_spans() {
+    let (mock, relayer) = relayer();
+    let bridge = TracingBridge::new()
+        .with_span_fields(true)
+        .with_filter(LevelFilter::INFO);
+    let _default = set_default(tracing_subscriber::registry().with(bridge));
+
+    let scope = Scope::new(&relayer, None);
+    scope.relayer().in_scope(|| {
+        tracing::info!("outside any span");
+        let request = tracing::info_span!(
+            "request",
+            user_id = 42,
+            tenant = "acme",
+            plan = tracing::field::Empty
+        );
+        let _request = request.enter();
+        tracing::info!("in request");
+        request.record("plan", "pro");
+        let db = tracing::info_span!("db", table = "orders", tenant = "acme-eu", cached = false);
+        db.in_scope(|| tracing::info!(rows = 3, "in db"));
+        // A span the bridge's filter disables adds no fields.
+        let detail = tracing::debug_span!("detail", secret_detail = 1);
+        detail.in_scope(|| tracing::info!("in detail"));
+    });
+    finish(scope);
+
+    let lines = lines(&mock);
+    let span_fields: Vec<&Value> = lines.iter().map(|l| &l["span_fields"]).collect();
+    assert_eq!(
+        span_fields,
+        [
+            &json!({}),
+            &json!({"user_id": 42, "tenant": "acme"}),
+            // the inner span's `tenant` replaces the outer one's
+            &json!({"user_id": 42, "tenant": "acme-eu", "plan": "pro", "table": "orders", "cached": false}),
+            &json!({"user_id": 42, "tenant": "acme", "plan": "pro"}),
+        ]
+    );
+    assert_eq!(lines[2]["payload"], json!({"message": "in db", "rows": 3}));
+    assert_eq!(lines[2]["spans"], json!(["request", "db"]));
 }

@@ -17,19 +17,19 @@ use serde::Serialize;
 use crate::payload::Order;
 
 /// How long the slow route sleeps, holding its request in flight.
-pub const SLOW: Duration = Duration::from_secs(2);
+pub(crate) const SLOW: Duration = Duration::from_secs(2);
 
 /// What the handler does to record its work: 2 events and 3 log lines.
-pub trait Telemetry: FromRequestParts<()> + Send + Sync + 'static {
+pub(crate) trait Telemetry: FromRequestParts<()> + Send + Sync + 'static {
     fn emit(&self, event_type: &str, event_subtype: &str, payload: &impl Serialize);
     fn log(&self, level: &str, payload: &impl Serialize);
 }
 
 /// A small log line payload.
 #[derive(Serialize)]
-pub struct Step {
-    pub message: &'static str,
-    pub order_id: u64,
+pub(crate) struct Step {
+    pub(crate) message: &'static str,
+    pub(crate) order_id: u64,
 }
 
 /// The CPU time the handler spends on its own work: `LOAD_WORK_US`
@@ -86,14 +86,14 @@ async fn slow_order<T: Telemetry>(telemetry: T, Path(id): Path<u64>) -> Json<Ord
 }
 
 /// `GET /orders/{id}` and `GET /slow/{id}` (the same, then a sleep).
-pub fn router<T: Telemetry>() -> Router {
+pub(crate) fn router<T: Telemetry>() -> Router {
     Router::new()
         .route("/orders/{id}", get(order::<T>))
         .route("/slow/{id}", get(slow_order::<T>))
 }
 
 /// The ceiling: the same work, recorded nowhere.
-pub struct Bare;
+pub(crate) struct Bare;
 
 impl Telemetry for Bare {
     fn emit(&self, _: &str, _: &str, _: &impl Serialize) {}
@@ -105,16 +105,16 @@ impl Telemetry for Bare {
 /// handler goes on serving.
 impl Telemetry for Relayer {
     fn emit(&self, event_type: &str, event_subtype: &str, payload: &impl Serialize) {
-        let _ = Relayer::emit(self, event_type, event_subtype, payload);
+        let _ = Self::emit(self, event_type, event_subtype, payload);
     }
     fn log(&self, level: &str, payload: &impl Serialize) {
-        let _ = Relayer::log(self, level, payload);
+        let _ = Self::log(self, level, payload);
     }
 }
 
 /// What users pick instead: `tracing` events with the payload as JSON, in
 /// the span `tower_http::trace::TraceLayer` opens for the request.
-pub struct Traced;
+pub(crate) struct Traced;
 
 impl Telemetry for Traced {
     fn emit(&self, event_type: &str, event_subtype: &str, payload: &impl Serialize) {

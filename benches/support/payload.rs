@@ -4,33 +4,33 @@ use serde::Serialize;
 
 /// A typical domain payload: nested objects, strings, numbers, an array.
 #[derive(Debug, Clone, Serialize)]
-pub struct Order {
-    pub id: u64,
-    pub customer_id: &'static str,
-    pub email: &'static str,
-    pub status: &'static str,
-    pub items: [Item; 3],
-    pub total_cents: u64,
-    pub currency: &'static str,
-    pub shipping: Address,
+pub(crate) struct Order {
+    pub(crate) id: u64,
+    pub(crate) customer_id: &'static str,
+    pub(crate) email: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) items: [Item; 3],
+    pub(crate) total_cents: u64,
+    pub(crate) currency: &'static str,
+    pub(crate) shipping: Address,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Item {
-    pub sku: &'static str,
-    pub quantity: u32,
-    pub price_cents: u64,
+pub(crate) struct Item {
+    pub(crate) sku: &'static str,
+    pub(crate) quantity: u32,
+    pub(crate) price_cents: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Address {
-    pub city: &'static str,
-    pub postcode: &'static str,
-    pub country: &'static str,
+pub(crate) struct Address {
+    pub(crate) city: &'static str,
+    pub(crate) postcode: &'static str,
+    pub(crate) country: &'static str,
 }
 
 impl Order {
-    pub fn new(id: u64) -> Self {
+    pub(crate) fn new(id: u64) -> Self {
         Self {
             id,
             customer_id: "c0a8012e-7d4b-4f0e-9a51-3c2f6b1d9e77",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Who spends CPU time in the load bench, told by thread name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Who {
+pub(crate) enum Who {
     /// The load generator's runtime (threads named `loadgen`).
     LoadGenerator,
     /// The servers' runtimes (threads named `server`).
@@ -20,50 +20,50 @@ pub enum Who {
 }
 
 impl Who {
-    pub const ALL: [Who; 4] = [
-        Who::Server,
-        Who::Background,
-        Who::LoadGenerator,
-        Who::Broker,
+    pub(crate) const ALL: [Self; 4] = [
+        Self::Server,
+        Self::Background,
+        Self::LoadGenerator,
+        Self::Broker,
     ];
 
-    fn of(thread_name: &str) -> Who {
+    fn of(thread_name: &str) -> Self {
         if thread_name.starts_with("loadgen") {
-            Who::LoadGenerator
+            Self::LoadGenerator
         } else if thread_name.starts_with("server") {
-            Who::Server
+            Self::Server
         } else if thread_name == "rdk:mock" {
-            Who::Broker
+            Self::Broker
         } else {
-            Who::Background
+            Self::Background
         }
     }
 }
 
 /// CPU time at one moment: the process's, and each live thread's.
-pub struct CpuSnapshot {
+pub(crate) struct CpuSnapshot {
     process: Duration,
     threads: HashMap<u32, (String, Duration)>,
 }
 
 /// CPU time spent between two snapshots, split by who spent it.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CpuSpent {
+pub(crate) struct CpuSpent {
     /// The whole process (`getrusage(RUSAGE_SELF)`, user + system).
-    pub process: Duration,
+    pub(crate) process: Duration,
     /// By [`Who`], in the order of [`Who::ALL`] (from `/proc/self/task`;
     /// threads that ended in between are missing).
-    pub by_who: [Duration; 4],
+    pub(crate) by_who: [Duration; 4],
 }
 
 impl CpuSpent {
-    pub fn of(&self, who: Who) -> Duration {
+    pub(crate) fn of(&self, who: Who) -> Duration {
         self.by_who[Who::ALL.iter().position(|w| *w == who).expect("listed")]
     }
 }
 
 impl std::ops::AddAssign for CpuSpent {
-    fn add_assign(&mut self, other: CpuSpent) {
+    fn add_assign(&mut self, other: Self) {
         self.process += other.process;
         for (mine, theirs) in self.by_who.iter_mut().zip(other.by_who) {
             *mine += theirs;
@@ -72,7 +72,7 @@ impl std::ops::AddAssign for CpuSpent {
 }
 
 impl CpuSnapshot {
-    pub fn now() -> Self {
+    pub(crate) fn now() -> Self {
         Self {
             process: process_cpu(),
             threads: thread_cpu(),
@@ -81,7 +81,7 @@ impl CpuSnapshot {
 
     /// The CPU time spent since `earlier` (threads born in between count
     /// from 0).
-    pub fn since(&self, earlier: &CpuSnapshot) -> CpuSpent {
+    pub(crate) fn since(&self, earlier: &Self) -> CpuSpent {
         let mut by_who = [Duration::ZERO; 4];
         for (tid, (name, cpu)) in &self.threads {
             let before = earlier
@@ -145,7 +145,7 @@ fn thread_cpu() -> HashMap<u32, (String, Duration)> {
 
 /// Resident memory now (`VmRSS`) and its peak so far (`VmHWM`, process-wide
 /// and monotonic), in bytes.
-pub fn rss() -> (u64, u64) {
+pub(crate) fn rss() -> (u64, u64) {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = |key: &str| {
         status
@@ -166,9 +166,9 @@ pub fn rss() -> (u64, u64) {
 
 /// Gives freed heap memory back to the system, so that RSS shows what is
 /// still in use (glibc keeps freed memory otherwise).
-pub fn trim_heap() {
+pub(crate) fn trim_heap() {
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
 }
 
-pub const MIB: f64 = 1024.0 * 1024.0;
+pub(crate) const MIB: f64 = 1024.0 * 1024.0;

@@ -30,16 +30,16 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 /// The panic message of `GET /boom`.
-pub const INTENTIONAL_PANIC: &str = "intentional panic, to show the `panicked` outcome";
+pub(crate) const INTENTIONAL_PANIC: &str = "intentional panic, to show the `panicked` outcome";
 
 /// The relayer of the service: records to the `logging` topic on `brokers`.
-pub fn relayer(brokers: &str) -> relayer::Result<Relayer> {
+pub(crate) fn relayer(brokers: &str) -> relayer::Result<Relayer> {
     Relayer::builder("logging").brokers(brokers).build()
 }
 
 /// The routes, behind the layer: the `X-Tenant` header is recorded, the
 /// `token` query parameter redacted, and `/health` skipped.
-pub fn router(relayer: Relayer) -> Router {
+pub(crate) fn router(relayer: Relayer) -> Router {
     Router::new()
         .route("/things", get(list).post(create))
         .route("/things/{id}", get(show))
@@ -57,7 +57,7 @@ pub fn router(relayer: Relayer) -> Router {
 
 /// Serves the routes on `listener` until `shutdown` completes, with the
 /// peer address known to the layer (`remote_addr`).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     relayer: Relayer,
     shutdown: impl Future<Output = ()> + Send + 'static,

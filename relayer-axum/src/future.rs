@@ -13,15 +13,14 @@ use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use relayer::Relayer;
-use tokio::task::futures::TaskLocalFuture;
+use relayer::Bound;
 
 use crate::body::ResponseBody;
 use crate::recorder::Recorder;
 
 /// The inner future, with the request's relayer current while it runs and
 /// its panic caught.
-pub(crate) type Relayed<F> = CatchUnwind<AssertUnwindSafe<TaskLocalFuture<Relayer, F>>>;
+pub(crate) type Relayed<F> = CatchUnwind<AssertUnwindSafe<Bound<F>>>;
 
 pin_project! {
     /// The response future of [`RelayerService`](crate::RelayerService).

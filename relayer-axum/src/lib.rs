@@ -98,6 +98,7 @@
 //! record is written from `Drop` with outcome `cancelled`.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod body;
 mod config;

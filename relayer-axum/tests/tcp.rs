@@ -280,8 +280,7 @@ async fn an_oversized_request_id_is_replaced_and_never_copied() {
         let id = reply.request_id().to_owned();
         assert!(
             uuid::Uuid::parse_str(&id).is_ok(),
-            "a new id instead of {:.20}",
-            bad
+            "a new id instead of {bad:.20}"
         );
         let record = records(&mock, 1).await.pop().unwrap();
         assert_eq!(record["request_id"], id.as_str());

@@ -9,11 +9,12 @@
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    AttrStyle, Attribute, Expr, ExprAsync, ExprCall, ImplItem, Item, ItemFn, ItemImpl, ReturnType,
-    Signature, Stmt, Type,
+    AttrStyle, Attribute, Block, Expr, ExprAsync, ExprCall, ImplItem, Item, ItemFn, ItemImpl,
+    ReturnType, Signature, Stmt, Type, Visibility,
 };
 
 use crate::args::Args;
@@ -22,21 +23,110 @@ use crate::inject;
 const NOT_A_FUNCTION: &str =
     "`#[relayed]` applies to functions and methods with a body, and to impl blocks";
 
-/// Expands `#[relayed(args)] item`.
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let parsed: Args = syn::parse2(args.clone())?;
-    match syn::parse2::<Item>(item) {
-        Ok(Item::Fn(function)) => expand_fn(parsed, function),
-        Ok(Item::Impl(block)) => expand_impl(&parsed, args, block),
+/// Expands `#[relayed(args)] item`. Errors are in the output, as
+/// `compile_error!`s at their own spans, next to the item, so that each
+/// mistake is reported once, where it is:
+///
+/// - arguments that do not parse: their error, and the item expanded with
+///   no arguments (its signature is the one callers expect);
+/// - a function whose body does not parse: the function expanded around
+///   its body as written, where the compiler reports the body's error
+///   (as `#[tracing::instrument]` does);
+/// - anything else: the error, and the item as written.
+pub(crate) fn expand(args: TokenStream, item: &TokenStream) -> TokenStream {
+    let (parsed, args_error) = match syn::parse2::<Args>(args.clone()) {
+        Ok(parsed) => (parsed, None),
+        Err(error) => (Args::default(), Some(error.to_compile_error())),
+    };
+    let args = if args_error.is_some() {
+        TokenStream::new()
+    } else {
+        args
+    };
+    let expanded = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(function)) => expand_fn(&parsed, Function::parsed(function)),
+        Ok(Item::Impl(block)) => expand_impl(&parsed, &args, block),
         Ok(other) => Err(syn::Error::new(item_span(&other), NOT_A_FUNCTION)),
-        Err(_) => Err(syn::Error::new(Span::call_site(), NOT_A_FUNCTION)),
+        Err(error) => match syn::parse2::<Function>(item.clone()) {
+            Ok(function) => expand_fn(&parsed, function),
+            Err(_) => Err(error),
+        },
+    };
+    match expanded {
+        Ok(expanded) => quote!(#args_error #expanded),
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#args_error #error #item)
+        }
+    }
+}
+
+/// A function: its attributes, visibility and signature, and its body,
+/// parsed when it parses, else as written.
+struct Function {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: Signature,
+    body: Body,
+}
+
+enum Body {
+    Parsed(Box<Block>),
+    Unparsed(TokenStream),
+}
+
+impl Function {
+    fn parsed(function: ItemFn) -> Self {
+        Self {
+            attrs: function.attrs,
+            vis: function.vis,
+            sig: function.sig,
+            body: Body::Parsed(function.block),
+        }
+    }
+
+    /// The statements of the body, when it parsed.
+    fn stmts(&self) -> Option<&[Stmt]> {
+        match &self.body {
+            Body::Parsed(block) => Some(&block.stmts),
+            Body::Unparsed(_) => None,
+        }
+    }
+}
+
+/// A function whose body is kept as written: `{ ... }` as one group.
+impl Parse for Function {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: Group = input.parse()?;
+        if body.delimiter() != Delimiter::Brace {
+            return Err(syn::Error::new(body.span(), "expected a function body"));
+        }
+        Ok(Self {
+            attrs,
+            vis,
+            sig,
+            body: Body::Unparsed(body.into_token_stream()),
+        })
+    }
+}
+
+impl ToTokens for Body {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Self::Parsed(block) => block.to_tokens(tokens),
+            Self::Unparsed(group) => group.to_tokens(tokens),
+        }
     }
 }
 
 /// `#[relayed(args)] impl ...`: every method with a body gets
 /// `#[relayed(args)]`, unless it has a `#[relayed]` of its own. Works before
 /// and after `#[async_trait]`, whose output is handled by [`expand_fn`].
-fn expand_impl(args: &Args, tokens: TokenStream, mut block: ItemImpl) -> syn::Result<TokenStream> {
+fn expand_impl(args: &Args, tokens: &TokenStream, mut block: ItemImpl) -> syn::Result<TokenStream> {
+    let krate = args.krate();
     if let Some(name) = &args.name {
         return Err(syn::Error::new(
             name.span(),
@@ -50,7 +140,7 @@ fn expand_impl(args: &Args, tokens: TokenStream, mut block: ItemImpl) -> syn::Re
         if !method.attrs.iter().any(is_relayed) {
             method
                 .attrs
-                .push(syn::parse_quote!(#[::relayer::relayed(#tokens)]));
+                .push(syn::parse_quote!(#[#krate::relayed(#tokens)]));
         }
     }
     Ok(block.into_token_stream())
@@ -65,30 +155,31 @@ fn is_relayed(attr: &Attribute) -> bool {
 }
 
 /// `#[relayed(args)] fn ...`
-fn expand_fn(args: Args, mut function: ItemFn) -> syn::Result<TokenStream> {
+fn expand_fn(args: &Args, mut function: Function) -> syn::Result<TokenStream> {
     if let Some(constness) = &function.sig.constness {
         return Err(syn::Error::new(
             constness.span,
             "`#[relayed]` cannot wrap a `const fn`: recording a call runs at run time",
         ));
     }
-    let injected = inject::take_relayer_param(&mut function.sig)?;
+    let krate = args.krate();
+    let injected = inject::take_relayer_param(&mut function.sig, args.crate_name().as_deref())?;
     if let (Some(with), Some(param)) = (&args.with, &injected) {
         inject::check_with(with, param)?;
     }
 
     let call = Ident::new("__relayer_call", Span::mixed_site());
-    let init = open_call(&args, &function.sig);
+    let init = open_call(args, &function.sig);
     let bind = injected.map(|param| inject::bind(&param, &call.to_token_stream()));
     let body = if function.sig.asyncness.is_some() {
-        async_fn_body(&function, &call)
-    } else if let Some(body) = future_returning_body(&function, &call) {
+        async_fn_body(&function, &call, &krate)
+    } else if let Some(body) = future_returning_body(&function, &call, &krate) {
         body
     } else {
-        sync_body(&function, &call)
+        sync_body(&function, &call, &krate)
     };
 
-    let ItemFn {
+    let Function {
         attrs, vis, sig, ..
     } = &function;
     let outer = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer));
@@ -108,20 +199,21 @@ fn expand_fn(args: Args, mut function: ItemFn) -> syn::Result<TokenStream> {
 
 /// Opens the call: with the `with` relayer, else the current one.
 fn open_call(args: &Args, sig: &Signature) -> TokenStream {
+    let krate = args.krate();
     let fn_name = sig.ident.to_string();
     let service = match &args.name {
         Some(name) => name.to_token_stream(),
         None if is_method(sig) => quote! {
-            ::relayer::rpc::__private::method_name(::core::any::type_name::<Self>(), #fn_name)
+            #krate::rpc::__private::method_name(::core::any::type_name::<Self>(), #fn_name)
         },
         None => fn_name.to_token_stream(),
     };
     match &args.with {
         Some(with) => {
             let with = borrowed(with);
-            quote!(::relayer::rpc::__private::call_with(#with, #service))
+            quote!(#krate::rpc::__private::call_with(#with, #service))
         }
-        None => quote!(::relayer::rpc::Call::current(#service)),
+        None => quote!(#krate::rpc::Call::current(#service)),
     }
 }
 
@@ -138,11 +230,11 @@ fn borrowed(expr: &Expr) -> TokenStream {
 }
 
 /// `async fn`: the body becomes an `async move` block run inside the call.
-fn async_fn_body(function: &ItemFn, call: &Ident) -> TokenStream {
+fn async_fn_body(function: &Function, call: &Ident, krate: &TokenStream) -> TokenStream {
     let out = Ident::new("__relayer_out", Span::mixed_site());
     let fake_return = fake_return(&function.sig);
-    let block = &function.block;
-    let finish = finish(call, &out);
+    let block = &function.body;
+    let finish = finish(call, &out, krate);
     quote! {
         let #out = #call.bind(async move { #fake_return #block }).await;
         #finish
@@ -154,13 +246,17 @@ fn async_fn_body(function: &ItemFn, call: &Ident) -> TokenStream {
 /// them: `Box::pin(async move { ... })`, or an `async move { ... }` block.
 /// The future is what runs inside the call, like `#[tracing::instrument]`
 /// does it.
-fn future_returning_body(function: &ItemFn, call: &Ident) -> Option<TokenStream> {
-    let (tail, before) = function.block.stmts.split_last()?;
+fn future_returning_body(
+    function: &Function,
+    call: &Ident,
+    krate: &TokenStream,
+) -> Option<TokenStream> {
+    let (tail, before) = function.stmts()?.split_last()?;
     let Stmt::Expr(tail, None) = tail else {
         return None;
     };
     let out = Ident::new("__relayer_out", Span::mixed_site());
-    let finish = finish(call, &out);
+    let finish = finish(call, &out, krate);
     let wrap = |future: &ExprAsync| {
         quote! {
             async move {
@@ -188,11 +284,11 @@ fn future_returning_body(function: &ItemFn, call: &Ident) -> Option<TokenStream>
 }
 
 /// A plain `fn`: the body becomes a closure run inside the call.
-fn sync_body(function: &ItemFn, call: &Ident) -> TokenStream {
+fn sync_body(function: &Function, call: &Ident, krate: &TokenStream) -> TokenStream {
     let out = Ident::new("__relayer_out", Span::mixed_site());
     let fake_return = fake_return(&function.sig);
-    let block = &function.block;
-    let finish = finish(call, &out);
+    let block = &function.body;
+    let finish = finish(call, &out, krate);
     quote! {
         let #out = #call.in_scope(move || { #fake_return #block });
         #finish
@@ -203,16 +299,16 @@ fn sync_body(function: &ItemFn, call: &Ident) -> TokenStream {
 /// Finishes the call with the outcome read from the returned value: `error`
 /// for `Err` (with its text), else `ok`. Panics and cancellation are the
 /// call's `Drop`.
-fn finish(call: &Ident, out: &Ident) -> TokenStream {
+fn finish(call: &Ident, out: &Ident, krate: &TokenStream) -> TokenStream {
     let ended = Ident::new("__relayer_ended", Span::mixed_site());
     quote! {
         #[allow(clippy::needless_borrow)]
         let #ended = {
             #[allow(unused_imports)]
-            use ::relayer::rpc::__private::{ErrDebug as _, ErrDisplay as _, ErrOpaque as _, Value as _};
-            (&&&&::relayer::rpc::__private::Returned(&#out)).__relayer_ended()
+            use #krate::rpc::__private::{ErrDebug as _, ErrDisplay as _, ErrOpaque as _, Value as _};
+            (&&&&#krate::rpc::__private::Returned(&#out)).__relayer_ended()
         };
-        ::relayer::rpc::__private::finish(#call, #ended);
+        #krate::rpc::__private::finish(#call, #ended);
     }
 }
 

@@ -8,13 +8,17 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, FnArg, Pat, PatType, Signature, Token, Type, TypePath};
 
 /// Removes the `Relayer` parameter from `sig`, if there is one, and returns
-/// it. Two of them are an error.
-pub(crate) fn take_relayer_param(sig: &mut Signature) -> syn::Result<Option<PatType>> {
+/// it. Two of them are an error. `krate` is the name given with
+/// `crate = ...`, under which the type may also be written.
+pub(crate) fn take_relayer_param(
+    sig: &mut Signature,
+    krate: Option<&str>,
+) -> syn::Result<Option<PatType>> {
     let mut found: Option<PatType> = None;
     let mut kept = Punctuated::<FnArg, Token![,]>::new();
     for arg in std::mem::take(&mut sig.inputs) {
         match arg {
-            FnArg::Typed(param) if is_relayer(&param.ty) => {
+            FnArg::Typed(param) if is_relayer(&param.ty, krate) => {
                 if found.is_some() {
                     return Err(syn::Error::new_spanned(
                         &param,
@@ -60,12 +64,13 @@ pub(crate) fn check_with(with: &Expr, param: &PatType) -> syn::Result<()> {
     Ok(())
 }
 
-/// `Relayer`, `relayer::Relayer` or `::relayer::Relayer`.
-fn is_relayer(ty: &Type) -> bool {
+/// `Relayer`, `relayer::Relayer` or `::relayer::Relayer`, or the same
+/// under the name given with `crate = ...`.
+fn is_relayer(ty: &Type, krate: Option<&str>) -> bool {
     let path = match ty {
         Type::Path(TypePath { qself: None, path }) => path,
         // a type passed through a `macro_rules!` fragment
-        Type::Group(group) => return is_relayer(&group.elem),
+        Type::Group(group) => return is_relayer(&group.elem, krate),
         _ => return false,
     };
     let segments: Vec<String> = path
@@ -81,7 +86,7 @@ fn is_relayer(ty: &Type) -> bool {
         .collect();
     match segments.as_slice() {
         [name] => path.leading_colon.is_none() && name == "Relayer",
-        [krate, name] => krate == "relayer" && name == "Relayer",
+        [first, name] => (first == "relayer" || Some(first.as_str()) == krate) && name == "Relayer",
         _ => false,
     }
 }

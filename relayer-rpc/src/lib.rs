@@ -5,6 +5,8 @@
 //! `use relayer::relayed;`. This crate only generates code; the code it
 //! generates calls `relayer::rpc`.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod expand;
 mod inject;
@@ -183,22 +185,42 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
+/// # Relayer under another name
+///
+/// The generated code names the `relayer` crate `::relayer`. When it is a
+/// renamed dependency or a re-export, say where it is with `crate = path`;
+/// the injected parameter may then be written under that name too:
+///
+/// ```
+/// # mod reexport { pub use ::relayer as my_relayer; }
+/// use reexport::my_relayer::{self, relayed};
+///
+/// #[relayed(crate = my_relayer)]
+/// fn say_hello(name: &str, relayer: my_relayer::Relayer) -> String {
+///     let _ = relayer.info("said hello");
+///     format!("Hello, {name}!")
+/// }
+/// # assert_eq!(say_hello("Ada"), "Hello, Ada!");
+/// ```
+///
 /// # Compile errors
 ///
 /// On an item that is neither a function with a body nor an impl block, on
 /// a `const fn`, on two `Relayer` parameters, on an unknown argument, on a
-/// `name` that is not a string literal, and on a `with` expression that is
-/// not a relayer.
+/// `name` that is not a string literal, on a `crate` that is not a path,
+/// and on a `with` expression that is not a relayer.
+///
+/// Each error is reported once, where it is. With arguments that do not
+/// parse, the function is still expanded (without its injected parameter),
+/// so its callers get no second error; a function whose body does not parse
+/// is expanded around its body as written, and the compiler reports the
+/// body's own error.
 #[proc_macro_attribute]
 pub fn relayed(args: TokenStream, item: TokenStream) -> TokenStream {
-    let output = expand::expand(args.into(), item.clone().into());
-    match output {
-        Ok(output) => output.into(),
-        Err(error) => {
-            // The item as it was, so that the error is the only one.
-            let mut output: TokenStream = error.to_compile_error().into();
-            output.extend(item);
-            output
-        }
-    }
+    expand::expand(args.into(), &item.into()).into()
 }
+
+// The README's examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::time::Duration;
 
 use rdkafka::error::KafkaResult;
@@ -86,5 +87,13 @@ impl EmbeddedBroker {
     /// The mock cluster itself, for faults this wrapper does not name.
     pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
         &self.cluster
+    }
+}
+
+impl fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("bootstrap_servers", &self.bootstrap_servers())
+            .finish()
     }
 }

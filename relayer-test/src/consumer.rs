@@ -1,3 +1,4 @@
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -15,6 +16,7 @@ use crate::Message;
 /// through `tokio::task::spawn_blocking`.
 pub struct Consumer {
     consumer: BaseConsumer,
+    bootstrap_servers: String,
 }
 
 impl Consumer {
@@ -26,7 +28,10 @@ impl Consumer {
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .create()?;
-        Ok(Self { consumer })
+        Ok(Self {
+            consumer,
+            bootstrap_servers: bootstrap_servers.to_owned(),
+        })
     }
 
     /// Reads the first `count` messages of `topic`, across its partitions,
@@ -90,6 +95,14 @@ impl Consumer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - [`MockProducer`]: records what would have been sent, per topic, to
 //!   assert on; can be told to fail.
+//! - [`Record`]: a record of the logging topic, with typed access to its
+//!   fields and lines ([`MockProducer::records`], [`MockProducer::record`]).
 //! - [`patch`]: makes relayers built by the application's own code use a
 //!   mock, without changing that code.
 //! - [`EmbeddedBroker`]: librdkafka's mock cluster, a real Kafka-protocol
@@ -19,16 +21,24 @@
 //! # Ok::<(), relayer::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 mod broker;
 mod consumer;
 mod message;
 mod mock;
 mod patch;
+mod record;
 
 pub use broker::EmbeddedBroker;
 pub use consumer::{Consumer, ReadError};
 pub use message::Message;
 pub use mock::MockProducer;
 pub use patch::{PatchGuard, patch};
+pub use record::{Record, RequestRecord, RpcRecord};
+
+// The README's examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

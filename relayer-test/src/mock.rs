@@ -8,7 +8,7 @@ use relayer::producer::{self, DeliveryCounters, Producer, Stats};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::Message;
+use crate::{Message, Record};
 
 type MakeError = Box<dyn Fn(&str) -> Error + Send + Sync>;
 
@@ -66,6 +66,51 @@ impl MockProducer {
     /// The values sent to `topic`, decoded as JSON.
     pub fn json(&self, topic: &str) -> Vec<Value> {
         self.messages(topic).iter().map(Message::json).collect()
+    }
+
+    /// The records written so far, on any topic (the messages shaped as
+    /// records: with `request_id`, `outcome` and `lines`), in send order
+    /// per topic.
+    ///
+    /// ```
+    /// use relayer::{Relayer, Scope};
+    ///
+    /// let mock = relayer_test::MockProducer::new();
+    /// let relayer = Relayer::builder("logging").producer(mock.clone()).build()?;
+    /// relayer.emit("order", "created", &1)?; // an event, not a record
+    /// drop(Scope::new(&relayer, None));
+    /// assert_eq!(mock.records().len(), 1);
+    /// assert_eq!(mock.records()[0].outcome(), "cancelled");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn records(&self) -> Vec<Record> {
+        let state = self.state();
+        let mut topics: Vec<&String> = state.topics.keys().collect();
+        topics.sort();
+        topics
+            .into_iter()
+            .flat_map(|topic| &state.topics[topic])
+            .map(Message::json)
+            .filter(Record::is_record)
+            .map(Record::new)
+            .collect()
+    }
+
+    /// The one record of the request `request_id`. Panics, listing the
+    /// request ids written, when there is none or more than one (a nested
+    /// scope writes its own record with its outer request's id: use
+    /// [`records`](Self::records) then).
+    pub fn record(&self, request_id: &str) -> Record {
+        let records = self.records();
+        let mut found = records.iter().filter(|r| r.request_id() == request_id);
+        match (found.next(), found.next()) {
+            (Some(record), None) => record.clone(),
+            (None, _) => panic!(
+                "no record of request {request_id:?}; records of: {:?}",
+                records.iter().map(Record::request_id).collect::<Vec<_>>()
+            ),
+            (Some(_), Some(_)) => panic!("more than one record of request {request_id:?}"),
+        }
     }
 
     /// The topics that received at least one message, sorted.

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -43,6 +44,14 @@ pub struct PatchGuard {
     previous: Option<Arc<dyn Producer>>,
     // The patch belongs to one thread: the guard must be dropped there.
     _thread_bound: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for PatchGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatchGuard")
+            .field("restores_an_outer_patch", &self.previous.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for PatchGuard {

@@ -1,12 +1,15 @@
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-/// How a request or call ended.
+/// How a request or call ended. It is written in records by its
+/// [name](Outcome::as_str).
 ///
 /// ```
-/// assert_eq!(serde_json::to_string(&relayer::record::Outcome::BodyError).unwrap(), r#""body_error""#);
+/// use relayer::record::Outcome;
+///
+/// assert_eq!(Outcome::BodyError.as_str(), "body_error");
+/// assert_eq!(serde_json::to_string(&Outcome::BodyError).unwrap(), r#""body_error""#);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
     /// It ran to the end (whatever the status or result).
@@ -25,11 +28,17 @@ impl Outcome {
     /// The name written in records, e.g. `"body_error"`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Panicked => "panicked",
-            Outcome::Cancelled => "cancelled",
-            Outcome::BodyError => "body_error",
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panicked => "panicked",
+            Self::Cancelled => "cancelled",
+            Self::BodyError => "body_error",
         }
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }

@@ -21,18 +21,24 @@ pub trait WithRelayer {
     fn as_relayer(&self) -> &Relayer;
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl WithRelayer for Relayer {
     fn as_relayer(&self) -> &Relayer {
         self
     }
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl<T: WithRelayer + ?Sized> WithRelayer for &T {
     fn as_relayer(&self) -> &Relayer {
         (**self).as_relayer()
     }
 }
 
+// Not listed in the error of a wrong `with` type: its message says it all.
+#[diagnostic::do_not_recommend]
 impl<T: WithRelayer + ?Sized> WithRelayer for Arc<T> {
     fn as_relayer(&self) -> &Relayer {
         (**self).as_relayer()
@@ -66,6 +72,12 @@ pub fn finish(call: Call, (outcome, error): Ended) {
 /// traits that applies decides, in this order: `Err` with a `Display`
 /// error, `Err` with a `Debug` error, any other `Err`, any other value.
 pub struct Returned<'a, T: ?Sized>(pub &'a T);
+
+impl<T: ?Sized> Debug for Returned<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Returned").finish_non_exhaustive()
+    }
+}
 
 /// `Err(e)` with `e: Display`: outcome `error`, text `e.to_string()`.
 pub trait ErrDisplay {

@@ -1,6 +1,6 @@
 //! RPC calls: one scope and one record per call of a service method.
 //!
-//! The [`#[relayed]`](crate::relayed) attribute writes this for you; use a
+//! The [`#[relayed]`][relayed] attribute (feature `macros`) writes this for you; use a
 //! [`Call`] directly where an attribute does not fit (a hand-written
 //! service, a dispatcher that only knows the method name at run time):
 //!
@@ -26,6 +26,12 @@
 //! `logging_topic`, `date`, `request_id`, `outcome`, `lines`) and
 //! [`RpcDetails`](crate::record::RpcDetails): `service`, `service_time` and
 //! `error`.
+//!
+#![cfg_attr(feature = "macros", doc = "[relayed]: crate::relayed")]
+#![cfg_attr(
+    not(feature = "macros"),
+    doc = "[relayed]: https://docs.rs/relayer/latest/relayer/attr.relayed.html"
+)]
 
 mod call;
 mod detached;

@@ -1,15 +1,19 @@
 //! The task-local current relayer, so code deep in the call stack reaches
 //! the request's relayer without being passed a handle.
 
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::Relayer;
 use crate::global;
 use crate::relayer::Shared;
 use crate::scope::ScopeState;
+use crate::{Relayer, Scope};
 
 tokio::task_local! {
     static CURRENT: Relayer;
@@ -30,9 +34,9 @@ impl Relayer {
     /// }
     /// # third_party_code();
     /// ```
-    pub fn current() -> Option<Relayer> {
+    pub fn current() -> Option<Self> {
         CURRENT
-            .try_with(Relayer::clone)
+            .try_with(Self::clone)
             .ok()
             .or_else(|| global::installed().cloned())
     }
@@ -49,8 +53,10 @@ impl Relayer {
     /// }));
     /// # }
     /// ```
-    pub fn bind<F: Future>(&self, future: F) -> TaskLocalFuture<Relayer, F> {
-        CURRENT.scope(self.clone(), future)
+    pub fn bind<F: Future>(&self, future: F) -> Bound<F> {
+        Bound {
+            inner: CURRENT.scope(self.clone(), future),
+        }
     }
 
     /// Runs `f` with this relayer as [`Relayer::current`], like
@@ -62,7 +68,7 @@ impl Relayer {
     /// The current request's relayer, only when there is one (no fallback
     /// to the installed relayer). For the axum extractor.
     #[cfg(feature = "axum")]
-    pub(crate) fn current_scoped() -> Option<Relayer> {
+    pub(crate) fn current_scoped() -> Option<Self> {
         CURRENT
             .try_with(|relayer| relayer.scope_state().is_some().then(|| relayer.clone()))
             .ok()
@@ -91,5 +97,40 @@ impl Relayer {
             .try_with(|relayer| relayer.scope_state().cloned())
             .ok()
             .flatten()
+    }
+}
+
+pin_project! {
+    /// A future bound to a relayer: while it runs, [`Relayer::current`] is
+    /// that relayer. Made by [`Relayer::bind`]; like any future, it does
+    /// nothing until it is awaited or spawned.
+    #[must_use = "futures do nothing unless you `.await` or spawn them"]
+    pub struct Bound<F> {
+        #[pin]
+        inner: TaskLocalFuture<Relayer, F>,
+    }
+}
+
+impl<F: Future> Future for Bound<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for Bound<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bound").field("inner", &self.inner).finish()
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("request_id", &self.request_id())
+            .field("date", &self.date)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
     }
 }

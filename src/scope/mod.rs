@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::value::to_raw_value;
 
+pub use current::Bound;
 pub(crate) use state::ScopeState;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,6 +53,7 @@ const RECORD_HEAD_ROOM: usize = 1024;
 ///
 /// A scope dropped without [`finish`](Scope::finish) still writes its record,
 /// with outcome `cancelled`.
+#[must_use = "a scope writes its record when dropped: dropped at once, it is a `cancelled` record with no lines"]
 pub struct Scope {
     relayer: Relayer,
     date: Timestamp,

@@ -86,6 +86,7 @@ impl TraceContext {
     }
 
     /// A new span, child of this one: for a scope nested in this one.
+    #[must_use]
     pub fn child(&self) -> Self {
         Self {
             trace_id: self.trace_id,

@@ -42,13 +42,12 @@ impl TraceParent {
         let value = value.trim_matches([' ', '\t']);
         let version = hex_byte(value.get(..2)?)?;
         let fixed = match version {
-            0xff => return None,
             0 if value.len() == LEN => value,
-            0 => return None,
             // A later version: its first fields are those of version 00.
-            _ if value.len() == LEN || value.as_bytes().get(LEN) == Some(&b'-') => {
+            1..=0xfe if value.len() == LEN || value.as_bytes().get(LEN) == Some(&b'-') => {
                 value.get(..LEN)?
             }
+            // Version ff, or extra fields in version 00.
             _ => return None,
         };
         let mut fields = fixed.split('-').skip(1);

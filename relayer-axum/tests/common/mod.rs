@@ -21,14 +21,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 /// The logging topic of [`relayer`]: the Python tests' prefix and suffix.
-pub const LOGGING: &str = "test_logging_topic";
+pub(crate) const LOGGING: &str = "test_logging_topic";
 
 /// How long a test waits for a record before failing.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// A relayer on a fresh mock, configured like the Python relayer's tests:
 /// logging topic `logging`, prefix `test_`, suffix `_topic`.
-pub fn relayer() -> (MockProducer, Relayer) {
+pub(crate) fn relayer() -> (MockProducer, Relayer) {
     let mock = MockProducer::new();
     let relayer = Relayer::builder("logging")
         .topic_prefix("test_")
@@ -40,7 +40,7 @@ pub fn relayer() -> (MockProducer, Relayer) {
 }
 
 /// Waits for `count` records and returns them as JSON.
-pub async fn records(mock: &MockProducer, count: usize) -> Vec<Value> {
+pub(crate) async fn records(mock: &MockProducer, count: usize) -> Vec<Value> {
     mock.wait_for(LOGGING, count, WAIT)
         .await
         .iter()
@@ -49,7 +49,7 @@ pub async fn records(mock: &MockProducer, count: usize) -> Vec<Value> {
 }
 
 /// Waits for exactly one record (none before it, none after it so far).
-pub async fn the_record(mock: &MockProducer) -> Value {
+pub(crate) async fn the_record(mock: &MockProducer) -> Value {
     let records = records(mock, 1).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     records.into_iter().next().unwrap()
@@ -57,7 +57,7 @@ pub async fn the_record(mock: &MockProducer) -> Value {
 
 /// Serves `app` on 127.0.0.1 over real TCP, with the peer address as
 /// `ConnectInfo<SocketAddr>`, until the test's runtime stops.
-pub async fn serve(app: Router) -> SocketAddr {
+pub(crate) async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -73,49 +73,49 @@ pub async fn serve(app: Router) -> SocketAddr {
 
 /// An HTTP/1 client over real TCP (hyper-util's pooled client).
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     inner: HyperClient<HttpConnector, Full<Bytes>>,
     addr: SocketAddr,
 }
 
 /// A response read in full.
 #[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         std::str::from_utf8(&self.body).unwrap()
     }
 
-    pub fn request_id(&self) -> &str {
+    pub(crate) fn request_id(&self) -> &str {
         self.headers["x-request-id"].to_str().unwrap()
     }
 }
 
 impl Client {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
         let inner = HyperClient::builder(TokioExecutor::new()).build_http();
         Self { inner, addr }
     }
 
     /// A request to `path` on the server, to complete and send.
-    pub fn request(&self, method: &str, path: &str) -> http::request::Builder {
+    pub(crate) fn request(&self, method: &str, path: &str) -> http::request::Builder {
         Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr))
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send(self.request("GET", path).body(Full::default()).unwrap())
             .await
     }
 
     /// Sends `request` and reads the whole response.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Reply {
+    pub(crate) async fn send(&self, request: Request<Full<Bytes>>) -> Reply {
         let response = self.inner.request(request).await.expect("a response");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("a whole body").to_bytes();
@@ -127,7 +127,7 @@ impl Client {
     }
 
     /// Sends `request` and returns the response with its body unread.
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         request: Request<Full<Bytes>>,
     ) -> http::Response<hyper::body::Incoming> {
@@ -137,11 +137,11 @@ impl Client {
 
 /// Panics whose message contains this are expected by a test: the panic
 /// hook stays quiet about them.
-pub const EXPECTED_PANIC: &str = "expected panic";
+pub(crate) const EXPECTED_PANIC: &str = "expected panic";
 
 /// Keeps the default panic hook from printing the tests' expected panics
 /// (their messages contain [`EXPECTED_PANIC`]); other panics print as usual.
-pub fn quiet_expected_panics() {
+pub(crate) fn quiet_expected_panics() {
     static QUIET: Once = Once::new();
     QUIET.call_once(|| {
         let default = panic::take_hook();
@@ -160,12 +160,12 @@ pub fn quiet_expected_panics() {
 }
 
 /// The `lines` of a record.
-pub fn lines(record: &Value) -> &Vec<Value> {
+pub(crate) fn lines(record: &Value) -> &Vec<Value> {
     record["lines"].as_array().expect("lines is an array")
 }
 
 /// The sorted keys of a JSON object.
-pub fn keys(value: &Value) -> Vec<&str> {
+pub(crate) fn keys(value: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
         .as_object()
         .expect("an object")
