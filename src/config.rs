@@ -73,6 +73,7 @@ pub struct Builder {
     /// stays `Clone`) surfaces from `build`.
     fields: Vec<(String, Result<Line, String>)>,
     sampling: Option<Sampling>,
+    kafka_headers: bool,
 }
 
 impl Builder {
@@ -89,6 +90,7 @@ impl Builder {
             wire_format: WireFormat::default(),
             fields: Vec::new(),
             sampling: None,
+            kafka_headers: true,
         }
     }
 
@@ -192,6 +194,23 @@ impl Builder {
         self
     }
 
+    /// Whether an event emitted inside a request carries the Kafka message
+    /// headers `x-request-id` and `traceparent`, so that its consumers
+    /// continue the request (on by default). The message value is the same
+    /// either way.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .kafka_headers(false)
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn kafka_headers(mut self, on: bool) -> Self {
+        self.kafka_headers = on;
+        self
+    }
+
     /// Sends through this producer instead of a Kafka producer built from
     /// the brokers, e.g. `relayer_test::MockProducer` in tests.
     pub fn producer(mut self, producer: impl Producer) -> Self {
@@ -231,6 +250,7 @@ impl Builder {
             record_warnings: Default::default(),
             fields,
             sampling: self.sampling,
+            kafka_headers: self.kafka_headers,
             sampled_out: Default::default(),
         }))
     }
@@ -298,6 +318,7 @@ impl fmt::Debug for Builder {
                 &self.fields.iter().map(|(name, _)| name).collect::<Vec<_>>(),
             )
             .field("sampling", &self.sampling)
+            .field("kafka_headers", &self.kafka_headers)
             .finish_non_exhaustive()
     }
 }

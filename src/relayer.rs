@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     pub(crate) sampling: Option<Sampling>,
     /// Records the sampling policy left out.
     pub(crate) sampled_out: AtomicU64,
+    /// Whether events emitted in a scope carry `x-request-id` and
+    /// `traceparent` headers.
+    pub(crate) kafka_headers: bool,
 }
 
 impl Relayer {
@@ -380,7 +383,7 @@ impl Relayer {
             timestamp: Timestamp::now(),
             request_id: scope.as_deref().map(|scope| scope.request_id()),
         })?;
-        self.send(&topic, key, line.get().as_bytes())?;
+        self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line.get())?;
         if let Some(scope) = scope {
             scope.keep(line);
         }
@@ -395,16 +398,43 @@ impl Relayer {
     ) -> Result<()> {
         let topic = self.shared.topics.full(topic)?;
         let line = to_raw_value(message)?;
-        self.send(&topic, key, line.get().as_bytes())?;
-        if let Some(scope) = self.scope() {
+        let scope = self.scope();
+        self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line.get())?;
+        if let Some(scope) = scope {
             scope.keep(line);
         }
         Ok(())
     }
 
+    /// Sends a message emitted in `scope`: with the Kafka headers that
+    /// carry the request on to its consumers, unless they are turned off.
+    fn send_in_scope(
+        &self,
+        scope: Option<&ScopeState>,
+        topic: &str,
+        key: Option<&[u8]>,
+        json: &str,
+    ) -> Result<()> {
+        let Some(scope) = scope.filter(|_| self.shared.kafka_headers) else {
+            return self.send(topic, key, &[], json.as_bytes());
+        };
+        let traceparent = scope.trace().traceparent().to_string();
+        let headers = [
+            (trace::REQUEST_ID_HEADER, scope.request_id().as_bytes()),
+            (trace::TRACEPARENT_HEADER, traceparent.as_bytes()),
+        ];
+        self.send(topic, key, &headers, json.as_bytes())
+    }
+
     /// Checks the size, reports the message to developers, and hands it to
     /// the producer.
-    pub(crate) fn send(&self, topic: &str, key: Option<&[u8]>, json: &[u8]) -> Result<()> {
+    pub(crate) fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+        json: &[u8],
+    ) -> Result<()> {
         let size = json.len() + key.map_or(0, <[u8]>::len);
         let max = self.shared.max_message_bytes;
         if size > max {
@@ -425,6 +455,7 @@ impl Relayer {
         self.shared.producer.send(Message {
             topic,
             key,
+            headers,
             payload: json,
         })
     }

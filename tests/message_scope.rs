@@ -145,3 +145,37 @@ async fn an_error_a_panic_and_a_cancellation_each_give_one_record() {
     assert_eq!(records[0]["error"], "card declined");
     assert!(records[0]["key"].is_null());
 }
+
+#[test]
+fn events_in_a_scope_carry_the_request_in_kafka_headers() {
+    let (mock, relayer) = setup();
+    let scope = relayer::Scope::new(&relayer, Some("req-9".into()));
+    scope.relayer().emit("order", "created", &1).unwrap();
+    scope.relayer().emit_raw("audit", &"raw").unwrap();
+    let traceparent = scope.trace().traceparent().to_string();
+    drop(scope);
+    relayer.emit("order", "outside", &2).unwrap();
+
+    for event in [&mock.messages("order")[0], &mock.messages("audit")[0]] {
+        assert_eq!(event.header("x-request-id"), Some("req-9"));
+        assert_eq!(event.header("traceparent"), Some(traceparent.as_str()));
+    }
+    assert!(
+        mock.messages("order")[1].headers.is_empty(),
+        "outside a request"
+    );
+    assert!(
+        mock.messages("logging")[0].headers.is_empty(),
+        "records have none"
+    );
+
+    let mock = MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .producer(mock.clone())
+        .kafka_headers(false)
+        .build()
+        .unwrap();
+    let scope = relayer::Scope::new(&relayer, None);
+    scope.relayer().emit("order", "created", &1).unwrap();
+    assert!(mock.messages("order")[0].headers.is_empty(), "turned off");
+}

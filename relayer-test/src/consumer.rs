@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Headers as _;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
@@ -59,6 +60,15 @@ impl Consumer {
                     topic: message.topic().to_owned(),
                     key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().unwrap_or_default().to_vec(),
+                    headers: message.headers().map_or_else(Vec::new, |headers| {
+                        headers
+                            .iter()
+                            .map(|header| {
+                                let value = header.value.unwrap_or_default().to_vec();
+                                (header.key.to_owned(), value)
+                            })
+                            .collect()
+                    }),
                 }),
                 Some(Err(error)) => return Err(error.into()),
                 None => {}

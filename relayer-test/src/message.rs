@@ -1,7 +1,7 @@
 use serde_json::Value;
 
-/// A message as it went to (or came back from) Kafka: topic, key bytes and
-/// value bytes.
+/// A message as it went to (or came back from) Kafka: topic, key bytes,
+/// headers and value bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The full topic name.
@@ -10,6 +10,9 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     /// The value bytes (JSON).
     pub value: Vec<u8>,
+    /// The message headers, in order: for an event emitted inside a
+    /// request, `x-request-id` and `traceparent`.
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Message {
@@ -23,6 +26,23 @@ impl Message {
                 String::from_utf8_lossy(&self.value)
             )
         })
+    }
+
+    /// The value of the header `name` as UTF-8 text, when there is one.
+    ///
+    /// ```
+    /// # let mock = relayer_test::MockProducer::new();
+    /// # let relayer = relayer::Relayer::builder("logging").producer(mock.clone()).build()?;
+    /// let scope = relayer::Scope::new(&relayer, Some("req-1".into()));
+    /// scope.relayer().emit("order", "created", &1)?;
+    /// assert_eq!(mock.messages("order")[0].header("x-request-id"), Some("req-1"));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 
     /// The key as UTF-8 text, when there is a key and it is text.

@@ -194,6 +194,11 @@ impl Producer for MockProducer {
                 topic: message.topic.to_owned(),
                 key: message.key.map(<[u8]>::to_vec),
                 value: message.payload.to_vec(),
+                headers: message
+                    .headers
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), value.to_vec()))
+                    .collect(),
             });
         drop(state);
         self.inner.counters.produced();

@@ -4,7 +4,7 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
 };
@@ -94,6 +94,9 @@ impl Producer for KafkaProducer {
         if let Some(key) = message.key {
             record = record.key(key);
         }
+        if !message.headers.is_empty() {
+            record = record.headers(kafka_headers(message.headers));
+        }
         match self.producer.send(record) {
             Ok(()) => {
                 self.counters.produced();
@@ -125,4 +128,17 @@ impl Producer for KafkaProducer {
     fn stats(&self) -> Stats {
         self.counters.snapshot(self.queued())
     }
+}
+
+/// A message's headers as librdkafka takes them.
+fn kafka_headers(headers: &[(&str, &[u8])]) -> OwnedHeaders {
+    headers.iter().fold(
+        OwnedHeaders::new_with_capacity(headers.len()),
+        |all, (key, value)| {
+            all.insert(Header {
+                key,
+                value: Some(*value),
+            })
+        },
+    )
 }

@@ -26,6 +26,7 @@ pub(super) fn relayer() -> &'static Relayer {
             fields: Vec::new(),
             sampling: None,
             sampled_out: Default::default(),
+            kafka_headers: false,
         })
     })
 }

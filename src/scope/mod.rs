@@ -262,7 +262,7 @@ impl Scope {
         }
         let result = result
             .map_err(crate::Error::from)
-            .and_then(|json| self.relayer.send(&shared.logging_topic, None, &json));
+            .and_then(|json| self.relayer.send(&shared.logging_topic, None, &[], &json));
         if let Err(error) = result {
             shared.record_warnings.warn(|suppressed| {
                 tracing::warn!(target: "relayer", request_id = self.request_id(), %error, suppressed, "request record not sent")
