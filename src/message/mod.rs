@@ -138,12 +138,7 @@ impl MessageScope {
 
 impl Drop for MessageScope {
     fn drop(&mut self) {
-        let outcome = if std::thread::panicking() {
-            Outcome::Panicked
-        } else {
-            Outcome::Cancelled
-        };
-        self.write(outcome, None);
+        self.write(Outcome::of_unfinished(), None);
     }
 }
 

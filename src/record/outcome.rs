@@ -25,6 +25,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How a scope dropped before its end ended: `panicked` when a panic
+    /// is dropping it, else `cancelled` (its future was dropped).
+    pub fn of_unfinished() -> Self {
+        if std::thread::panicking() {
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        }
+    }
+
     /// The name written in records, e.g. `"body_error"`.
     pub fn as_str(self) -> &'static str {
         match self {

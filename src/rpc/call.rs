@@ -153,12 +153,7 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        let outcome = if std::thread::panicking() {
-            Outcome::Panicked
-        } else {
-            Outcome::Cancelled
-        };
-        self.write(outcome, None);
+        self.write(Outcome::of_unfinished(), None);
     }
 }
 
