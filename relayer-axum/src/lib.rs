@@ -10,6 +10,10 @@
 //! response body has been sent in full, so the record of a streaming
 //! response covers the whole stream.
 //!
+//! On the client side, [`PropagateLayer`] carries the current request on to
+//! the next service (`x-request-id`, `traceparent`), so its record joins
+//! this one.
+//!
 //! ```
 //! use axum::{Json, Router, routing::post};
 //! use relayer::Relayer;
@@ -74,6 +78,7 @@
 //! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
 //! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
 //! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
+//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span |
 //! | `lines` | every event emitted and line logged in the request, in call order |
 //!
 //! Header values, the path and the query string are cut at
