@@ -163,7 +163,7 @@ impl Producer for MockProducer {
     }
 
     fn stats(&self) -> Stats {
-        self.inner.counters.snapshot(0)
+        self.inner.counters.snapshot()
     }
 }
 

@@ -1,0 +1,173 @@
+//! One librdkafka producer client and the callbacks it calls on its
+//! polling thread: delivery reports, global errors, statistics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::spool::{Appended, Spool};
+use super::stall::StallWatch;
+use super::supervisor::Signal;
+use super::{DeliveryCounters, Message};
+
+/// A live client, numbered so that a late report about an old one is
+/// recognised as such.
+pub(super) struct Client {
+    pub(super) producer: ThreadedProducer<Callbacks>,
+    pub(super) generation: u64,
+}
+
+/// Why a client must be replaced.
+#[derive(Debug)]
+pub(super) struct Dead {
+    pub(super) generation: u64,
+    pub(super) reason: String,
+}
+
+/// What the callbacks share with the producer.
+pub(super) struct Hooks {
+    pub(super) counters: Arc<DeliveryCounters>,
+    pub(super) spool: Option<Arc<Spool>>,
+    pub(super) signals: Mutex<Sender<Signal>>,
+    /// Messages purged from a dead client's queue (never sent), kept for
+    /// the next client when there is no spool.
+    pub(super) orphans: Mutex<Vec<Orphan>>,
+    /// Set at shutdown: purged messages go to the spool or fail.
+    pub(super) closing: AtomicBool,
+}
+
+/// A message handed back by a dead client.
+pub(super) struct Orphan {
+    pub(super) topic: String,
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) payload: Vec<u8>,
+}
+
+impl Orphan {
+    pub(super) fn message(&self) -> Message<'_> {
+        Message {
+            topic: &self.topic,
+            key: self.key.as_deref(),
+            payload: &self.payload,
+        }
+    }
+}
+
+/// The context of one client.
+pub(super) struct Callbacks {
+    hooks: Arc<Hooks>,
+    generation: u64,
+    stall: StallWatch,
+}
+
+impl Client {
+    pub(super) fn new(
+        config: &ClientConfig,
+        hooks: Arc<Hooks>,
+        generation: u64,
+    ) -> Result<Self, KafkaError> {
+        let callbacks = Callbacks {
+            hooks,
+            generation,
+            stall: StallWatch::default(),
+        };
+        let producer = config.create_with_context(callbacks)?;
+        Ok(Self {
+            producer,
+            generation,
+        })
+    }
+
+    pub(super) fn send(&self, message: &Message<'_>) -> Result<(), KafkaError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(message.topic).payload(message.payload);
+        if let Some(key) = message.key {
+            record = record.key(key);
+        }
+        self.producer.send(record).map_err(|(error, _)| error)
+    }
+}
+
+impl Hooks {
+    /// Where a message purged from a client's queue goes: the spool, or the
+    /// next client, or (at shutdown, without a spool) nowhere: failed.
+    fn purged(&self, message: &Message<'_>) {
+        if let Some(spool) = &self.spool {
+            if spool.append(message, false, false) != Appended::Yes {
+                self.counters
+                    .failed(message.topic, &"purged from the queue; the spool is full");
+            }
+        } else if self.closing.load(Ordering::Acquire) {
+            self.counters
+                .failed(message.topic, &"not delivered before shutdown");
+        } else {
+            self.orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Orphan {
+                    topic: message.topic.to_owned(),
+                    key: message.key.map(<[u8]>::to_vec),
+                    payload: message.payload.to_vec(),
+                });
+        }
+    }
+}
+
+impl Callbacks {
+    fn report_dead(&self, reason: String) {
+        let dead = Dead {
+            generation: self.generation,
+            reason,
+        };
+        let sender = self.hooks.signals.lock().unwrap_or_else(|e| e.into_inner());
+        // The receiver is gone only when the producer is being dropped.
+        let _ = sender.send(Signal::Dead(dead));
+    }
+}
+
+impl ClientContext for Callbacks {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.report_dead(reason.to_owned());
+        } else {
+            tracing::warn!(target: "relayer", %error, reason, "librdkafka");
+        }
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Some(reason) = self.stall.check(statistics) {
+            self.report_dead(reason);
+        }
+    }
+}
+
+impl ProducerContext for Callbacks {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let counters = &self.hooks.counters;
+        match result {
+            Ok(_) => {
+                counters.delivered();
+                self.stall.delivered();
+            }
+            // Purged from the queue before it was ever sent (a dead client,
+            // shutdown): safe to send again, without a risk of duplicates.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue), message)) => {
+                let purged = Message {
+                    topic: message.topic(),
+                    key: message.key(),
+                    payload: message.payload().unwrap_or_default(),
+                };
+                self.hooks.purged(&purged);
+            }
+            Err((error, message)) => counters.failed(message.topic(), error),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Segment files: a spool directory holds `<sequence>.spool` files, appended
+//! in sequence order and deleted once every record is handed to Kafka.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use super::record::{self, Read_};
+
+/// A new segment is started past this size, so that replayed space is
+/// given back to the disk soon.
+pub(super) const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+const EXTENSION: &str = "spool";
+
+/// A segment file and what it holds.
+#[derive(Debug)]
+pub(super) struct Segment {
+    pub(super) sequence: u64,
+    /// The bytes of good records, from the start of the file.
+    pub(super) end: u64,
+    /// How many good records.
+    pub(super) records: u64,
+}
+
+impl Segment {
+    pub(super) fn path(&self, dir: &Path) -> PathBuf {
+        path(dir, self.sequence)
+    }
+}
+
+pub(super) fn path(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(format!("{sequence:020}.{EXTENSION}"))
+}
+
+/// What a crashed process left: its segments in order, each read up to its
+/// first torn or corrupt record.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    pub(super) segments: Vec<Segment>,
+    /// Bytes after a torn or corrupt record, skipped.
+    pub(super) skipped_bytes: u64,
+}
+
+/// Lists and checks the segments in `dir`.
+pub(super) fn scan(dir: &Path) -> io::Result<Found> {
+    let mut sequences = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == EXTENSION)
+            && let Some(sequence) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok())
+        {
+            sequences.push(sequence);
+        }
+    }
+    sequences.sort_unstable();
+    let mut found = Found::default();
+    let mut body = Vec::new();
+    for sequence in sequences {
+        let file = File::open(path(dir, sequence))?;
+        let len = file.metadata()?.len();
+        let mut input = BufReader::new(file);
+        let mut segment = Segment {
+            sequence,
+            end: 0,
+            records: 0,
+        };
+        loop {
+            match record::read(&mut input, len - segment.end, &mut body) {
+                Ok(Read_::Record(_, size)) => {
+                    segment.end += size;
+                    segment.records += 1;
+                }
+                Ok(Read_::End) => break,
+                Ok(Read_::Corrupt) | Err(_) => {
+                    found.skipped_bytes += len - segment.end;
+                    break;
+                }
+            }
+        }
+        found.segments.push(segment);
+    }
+    Ok(found)
+}
