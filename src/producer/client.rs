@@ -29,6 +29,9 @@ pub(super) struct Client {
 pub(super) struct Dead {
     pub(super) generation: u64,
     pub(super) reason: String,
+    /// Only when librdkafka reports a fatal error on the client: an error
+    /// event says "maybe", `fatal_error()` tells.
+    pub(super) if_fatal: bool,
 }
 
 /// What the callbacks share with the producer.
@@ -120,10 +123,11 @@ impl Hooks {
 }
 
 impl Callbacks {
-    fn report_dead(&self, reason: String) {
+    fn report_dead(&self, reason: String, if_fatal: bool) {
         let dead = Dead {
             generation: self.generation,
             reason,
+            if_fatal,
         };
         let sender = self.hooks.signals.lock().unwrap_or_else(|e| e.into_inner());
         // The receiver is gone only when the producer is being dropped.
@@ -133,16 +137,15 @@ impl Callbacks {
 
 impl ClientContext for Callbacks {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            self.report_dead(reason.to_owned());
-        } else {
-            tracing::warn!(target: "relayer", %error, reason, "librdkafka");
-        }
+        // The event of a fatal error carries the underlying code (e.g. an
+        // out-of-order sequence), not `Fatal`: let the supervisor check.
+        tracing::warn!(target: "relayer", %error, reason, "librdkafka");
+        self.report_dead(format!("{error}: {reason}"), true);
     }
 
     fn stats_raw(&self, statistics: &[u8]) {
         if let Some(reason) = self.stall.check(statistics) {
-            self.report_dead(reason);
+            self.report_dead(reason, false);
         }
     }
 }

@@ -187,8 +187,15 @@ impl KafkaProducer {
 }
 
 impl Shared {
-    /// Takes the client out of the slot if it is still `generation`.
-    pub(super) fn take_client(&self, generation: u64) -> Option<Arc<Client>> {
+    /// Takes the client out of the slot if it is still `generation` (and,
+    /// `if_fatal`, librdkafka declared it dead).
+    pub(super) fn take_client(&self, generation: u64, if_fatal: bool) -> Option<Arc<Client>> {
+        let current = self.client()?;
+        if current.generation != generation
+            || (if_fatal && current.producer.client().fatal_error().is_none())
+        {
+            return None;
+        }
         let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
         match &*slot {
             Some(client) if client.generation == generation => slot.take(),

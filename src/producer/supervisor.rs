@@ -37,8 +37,8 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
             Ok(Signal::Dead(dead)) => dead,
             Ok(Signal::Stop) | Err(_) => return,
         };
-        let Some(old) = shared.take_client(dead.generation) else {
-            continue; // a late report about a client already replaced
+        let Some(old) = shared.take_client(dead.generation, dead.if_fatal) else {
+            continue; // not fatal, or a late report about a replaced client
         };
         let fatal = old.producer.client().fatal_error();
         tracing::error!(
