@@ -117,7 +117,11 @@ fn main() {
          ratio on/off {:.3} (rounds {low:.3}..{high:.3})",
         on_ns / off_ns
     );
-    assert_eq!(on.stats().spooled, 0, "nothing spooled while the broker keeps up");
+    assert_eq!(
+        on.stats().spooled,
+        0,
+        "nothing spooled while the broker keeps up"
+    );
     drop(off);
 
     // Spooling: the broker is down, the queue fills, the spool takes over.

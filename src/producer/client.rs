@@ -39,14 +39,14 @@ pub(super) struct Hooks {
     pub(super) counters: Arc<DeliveryCounters>,
     pub(super) spool: Option<Arc<Spool>>,
     pub(super) signals: Mutex<Sender<Signal>>,
-    /// Messages purged from a dead client's queue (never sent), kept for
-    /// the next client when there is no spool.
-    pub(super) orphans: Mutex<Vec<Orphan>>,
+    /// Messages for the next client, when there is no spool: purged from a
+    /// dead client's queue (never sent), or sent while no client is live.
+    pub(super) held: Mutex<Vec<Orphan>>,
     /// Set at shutdown: purged messages go to the spool or fail.
     pub(super) closing: AtomicBool,
 }
 
-/// A message handed back by a dead client.
+/// A message held for the next client.
 pub(super) struct Orphan {
     pub(super) topic: String,
     pub(super) key: Option<Vec<u8>>,
@@ -54,6 +54,14 @@ pub(super) struct Orphan {
 }
 
 impl Orphan {
+    pub(super) fn new(message: &Message<'_>) -> Self {
+        Self {
+            topic: message.topic.to_owned(),
+            key: message.key.map(<[u8]>::to_vec),
+            payload: message.payload.to_vec(),
+        }
+    }
+
     pub(super) fn message(&self) -> Message<'_> {
         Message {
             topic: &self.topic,
@@ -98,6 +106,10 @@ impl Client {
 }
 
 impl Hooks {
+    pub(super) fn held(&self) -> std::sync::MutexGuard<'_, Vec<Orphan>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Where a message purged from a client's queue goes: the spool, or the
     /// next client, or (at shutdown, without a spool) nowhere: failed.
     fn purged(&self, message: &Message<'_>) {
@@ -110,14 +122,7 @@ impl Hooks {
             self.counters
                 .failed(message.topic, &"not delivered before shutdown");
         } else {
-            self.orphans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Orphan {
-                    topic: message.topic.to_owned(),
-                    key: message.key.map(<[u8]>::to_vec),
-                    payload: message.payload.to_vec(),
-                });
+            self.held().push(Orphan::new(message));
         }
     }
 }

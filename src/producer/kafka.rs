@@ -10,7 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{Producer as _, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::client::{Client, Hooks};
+use super::client::{Client, Hooks, Orphan};
 use super::spool::{Appended, Sent, Spool};
 use super::supervisor::{self, Signal};
 use super::{DeliveryCounters, Message, Producer, Stats};
@@ -55,10 +55,15 @@ pub(super) struct Shared {
     pub(super) hooks: Arc<Hooks>,
     /// The live client; empty while a dead one is being replaced.
     slot: RwLock<Option<Arc<Client>>>,
+    /// How many messages may be held while no client is live.
+    hold_limit: usize,
 }
 
 /// Statistics every second: how a stalled client is recognised.
 const STATISTICS_INTERVAL_MS: &str = "1000";
+
+/// librdkafka's default `queue.buffering.max.messages`.
+const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
 
 /// librdkafka purges its queue when the producer is dropped; give queued
 /// messages a last chance instead, for services that never call `shutdown`.
@@ -92,7 +97,7 @@ impl KafkaProducer {
             counters,
             spool: spool.clone(),
             signals: Mutex::new(signals.clone()),
-            orphans: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
         });
         let mut config = config.clone();
@@ -100,10 +105,15 @@ impl KafkaProducer {
             config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         }
         let client = Client::new(&config, hooks.clone(), 0)?;
+        let hold_limit = config
+            .get("queue.buffering.max.messages")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(DEFAULT_QUEUE_MESSAGES);
         let shared = Arc::new(Shared {
             config,
             hooks,
             slot: RwLock::new(Some(Arc::new(client))),
+            hold_limit,
         });
         let supervisor = {
             let shared = shared.clone();
@@ -173,11 +183,10 @@ impl KafkaProducer {
                 .flush(deadline.saturating_duration_since(Instant::now()));
             drop(client);
         }
-        for orphan in std::mem::take(&mut *hooks.orphans.lock().unwrap_or_else(|e| e.into_inner()))
-        {
+        for message in hooks.held().drain(..) {
             hooks
                 .counters
-                .failed(&orphan.topic, &"not delivered before shutdown");
+                .failed(&message.topic, &"not delivered before shutdown");
         }
         if let Some(spool) = &hooks.spool {
             spool.stop();
@@ -203,11 +212,50 @@ impl Shared {
         }
     }
 
+    /// Makes `client` the live one, after handing it the held messages.
     pub(super) fn install(&self, client: Arc<Client>) {
+        let mut held = self.hooks.held();
+        for message in held.drain(..) {
+            if let Err(error) = client.send(&message.message()) {
+                self.hooks.counters.failed(&message.topic, &error);
+            }
+        }
         *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        drop(held);
         if let Some(spool) = &self.hooks.spool {
             spool.wake();
         }
+    }
+
+    /// Sends messages held after the live client was installed.
+    pub(super) fn resend_held(&self) {
+        let mut held = self.hooks.held();
+        let Some(client) = self.client() else {
+            return;
+        };
+        for message in held.drain(..) {
+            if let Err(error) = client.send(&message.message()) {
+                self.hooks.counters.failed(&message.topic, &error);
+            }
+        }
+    }
+
+    /// While no healthy client is live, keeps `message` for the next one, up
+    /// to librdkafka's queue bound; sends it when there is one again.
+    fn hold(&self, message: &Message<'_>) -> Result<(), KafkaError> {
+        let refused = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
+        let mut held = self.hooks.held();
+        if let Some(client) = self.client()
+            && client.producer.client().fatal_error().is_none()
+        {
+            drop(held);
+            return client.send(message);
+        }
+        if self.hooks.closing.load(Ordering::Acquire) || held.len() >= self.hold_limit {
+            return Err(refused);
+        }
+        held.push(Orphan::new(message));
+        Ok(())
     }
 
     fn client(&self) -> Option<Arc<Client>> {
@@ -218,17 +266,6 @@ impl Shared {
     fn send(&self, message: &Message<'_>) -> Option<Result<(), KafkaError>> {
         let slot = self.slot.read().unwrap_or_else(|e| e.into_inner());
         slot.as_ref().map(|client| client.send(message))
-    }
-
-    /// Hands messages purged from a dead client to its successor.
-    pub(super) fn resend_orphans(&self, client: &Client) {
-        let orphans =
-            std::mem::take(&mut *self.hooks.orphans.lock().unwrap_or_else(|e| e.into_inner()));
-        for orphan in orphans {
-            if let Err(error) = client.send(&orphan.message()) {
-                self.hooks.counters.failed(&orphan.topic, &error);
-            }
-        }
     }
 
     /// The spool thread's sink.
@@ -296,6 +333,14 @@ impl Producer for KafkaProducer {
         {
             return Ok(());
         }
+        // No live client: held for the next one, in order, within bounds.
+        let error = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Fatal) => match self.shared.hold(&message) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            },
+            _ => error,
+        };
         hooks.counters.refused(topic);
         let topic = topic.to_owned();
         Err(match error.rdkafka_error_code() {

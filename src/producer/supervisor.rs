@@ -24,8 +24,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A client that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-/// How long the old client gets to hand back its queue and settle what it
-/// has in flight.
+/// How long the old client gets to hand back its purged queue before the
+/// new one starts, and then to settle what it has in flight.
+const PURGED: Duration = Duration::from_millis(100);
 const SETTLE: Duration = Duration::from_secs(1);
 
 pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
@@ -56,10 +57,13 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
             backoff = MIN_BACKOFF;
         }
         // Messages never sent come back through the delivery callback
-        // (spooled, or kept to go to the new client); in-flight ones get
-        // their acknowledgement or fail.
-        old.producer.purge(PurgeConfig::default().queue());
-        let _ = old.producer.flush(SETTLE);
+        // (spooled, or held for the new client); librdkafka purged the
+        // queue of a fatal client itself. Give the callbacks a moment.
+        if fatal.is_none() {
+            old.producer
+                .purge(PurgeConfig::default().queue().inflight());
+        }
+        let _ = old.producer.flush(PURGED);
         let new = loop {
             generation += 1;
             match Client::new(&shared.config, shared.hooks.clone(), generation) {
@@ -73,14 +77,14 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
                 }
             }
         };
-        // Handed back messages first, so that they keep their order.
-        shared.resend_orphans(&new);
-        let new = Arc::new(new);
-        shared.install(new.clone());
+        // Held messages go first, so that they keep their order.
+        shared.install(Arc::new(new));
         replaced_at = Some(Instant::now());
-        // What is still in flight fails with the old client (counted).
+        // What is still in flight gets its acknowledgement or fails with
+        // the old client (counted); late purged messages follow.
+        let _ = old.producer.flush(SETTLE);
         drop(old);
-        shared.resend_orphans(&new);
+        shared.resend_held();
         tracing::info!(target: "relayer", generation, "new Kafka producer ready");
     }
 }
