@@ -2,11 +2,13 @@
 //! `produced = delivered + failed + dropped + queued`, also while many
 //! threads send and the broker acknowledges, refuses and drops.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use relayer::Relayer;
 use relayer_test::EmbeddedBroker;
+
+const SENDERS: usize = 8;
 
 #[test]
 fn every_snapshot_under_concurrent_load_satisfies_the_identity() {
@@ -19,45 +21,58 @@ fn every_snapshot_under_concurrent_load_satisfies_the_identity() {
         .option("queue.buffering.max.messages", "2000")
         .build()
         .unwrap();
-    let done = AtomicBool::new(false);
-    let (reads, kinds) = std::thread::scope(|threads| {
-        let senders: Vec<_> = (0..8)
-            .map(|_| {
-                threads.spawn(|| {
-                    for n in 0..20_000 {
-                        let _ = relayer.emit("order", "created", &n);
-                    }
-                })
-            })
-            .collect();
+    let stop_sending = AtomicBool::new(false);
+    let stop_reading = AtomicBool::new(false);
+    let all_seen = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    let (reads, seen) = std::thread::scope(|threads| {
+        for _ in 0..SENDERS {
+            threads.spawn(|| {
+                let mut n = 0u64;
+                while !stop_sending.load(Ordering::Acquire) {
+                    let _ = relayer.emit("order", "created", &n);
+                    n += 1;
+                }
+                sent.fetch_add(n, Ordering::AcqRel);
+            });
+        }
         let reader = threads.spawn(|| {
             let mut reads = 0u64;
-            let mut kinds = (false, false, false);
-            while !done.load(Ordering::Relaxed) {
+            // Seen: delivered while others were queued, dropped, queued.
+            let mut seen = (false, false, false);
+            while !stop_reading.load(Ordering::Acquire) {
                 let stats = relayer.stats();
                 assert_eq!(
                     stats.produced,
                     stats.delivered + stats.failed + stats.dropped + stats.queued,
                     "read {reads}: {stats:?}"
                 );
-                kinds.0 |= stats.delivered > 0 && stats.queued > 0;
-                kinds.1 |= stats.dropped > 0;
-                kinds.2 |= stats.queued > 0;
+                seen.0 |= stats.delivered > 0 && stats.queued > 0;
+                seen.1 |= stats.dropped > 0;
+                seen.2 |= stats.queued > 0;
+                all_seen.store(seen == (true, true, true), Ordering::Release);
                 reads += 1;
             }
-            (reads, kinds)
+            (reads, seen)
         });
-        for sender in senders {
-            sender.join().unwrap();
+        // Send for a second at least, until the reader has seen every
+        // outcome (or gives up after 30 s, and fails below).
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(1)
+            || (!all_seen.load(Ordering::Acquire) && started.elapsed() < Duration::from_secs(30))
+        {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        done.store(true, Ordering::Relaxed);
+        stop_sending.store(true, Ordering::Release);
+        stop_reading.store(true, Ordering::Release);
         reader.join().unwrap()
     });
     println!("{reads} consistent reads");
     assert!(reads > 1_000, "{reads}");
-    assert_eq!(kinds, (true, true, true), "the load mixed every outcome");
+    assert_eq!(seen, (true, true, true), "the load mixed every outcome");
     relayer.flush(Duration::from_secs(60)).unwrap();
     let stats = relayer.stats();
-    assert_eq!(stats.produced, 160_000);
-    assert_eq!(stats.delivered + stats.dropped, 160_000, "{stats:?}");
+    let sent = sent.load(Ordering::Acquire);
+    assert_eq!(stats.produced, sent);
+    assert_eq!(stats.delivered + stats.dropped, sent, "{stats:?}");
 }
