@@ -38,6 +38,9 @@ pub const KAFKA_DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.kbytes", "65536"),
     // How long a message may wait for a broker (an outage) before it fails.
     ("message.timeout.ms", "300000"),
+    // Statistics every second: how a producer that retries an unknown
+    // producer id forever is recognised, and replaced.
+    ("statistics.interval.ms", "1000"),
     ("client.id", "relayer"),
 ];
 

@@ -165,16 +165,22 @@ fn assert_on_topic(address: &str, expected: &BTreeSet<String>) {
     }
 }
 
-#[test]
-fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
-    let Some(mut broker) = OwnBroker::start(19_311) else {
-        return;
-    };
+/// A broker of its own on `port`, its topics, and a relayer on it.
+fn broker_and_relayer(port: u16) -> Option<(OwnBroker, Relayer)> {
+    let broker = OwnBroker::start(port)?;
     broker.create_topics(&["order", "logging"]);
     let relayer = Relayer::builder("logging")
         .brokers(broker.address())
         .build()
         .unwrap();
+    Some((broker, relayer))
+}
+
+#[test]
+fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
+    let Some((mut broker, relayer)) = broker_and_relayer(19_311) else {
+        return;
+    };
 
     let stop = AtomicBool::new(false);
     let restarted = AtomicBool::new(false);
@@ -227,14 +233,9 @@ fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
 
 #[test]
 fn after_a_kill_with_nothing_in_flight_delivery_resumes() {
-    let Some(mut broker) = OwnBroker::start(19_312) else {
+    let Some((mut broker, relayer)) = broker_and_relayer(19_312) else {
         return;
     };
-    broker.create_topics(&["order", "logging"]);
-    let relayer = Relayer::builder("logging")
-        .brokers(broker.address())
-        .build()
-        .unwrap();
     for n in 0..100 {
         request(&relayer, format!("before-{n}"));
     }

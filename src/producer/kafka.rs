@@ -59,7 +59,8 @@ pub(super) struct Shared {
     hold_limit: usize,
 }
 
-/// Statistics every second: how a stalled client is recognised.
+/// Statistics every second: how a stalled client is recognised (also for a
+/// custom configuration that does not start from `KAFKA_DEFAULTS`).
 const STATISTICS_INTERVAL_MS: &str = "1000";
 
 /// librdkafka's default `queue.buffering.max.messages`.
@@ -215,11 +216,7 @@ impl Shared {
     /// Makes `client` the live one, after handing it the held messages.
     pub(super) fn install(&self, client: Arc<Client>) {
         let mut held = self.hooks.held();
-        for message in held.drain(..) {
-            if let Err(error) = client.send(&message.message()) {
-                self.hooks.counters.failed(&message.topic, &error);
-            }
-        }
+        self.send_held(&mut held, &client);
         *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
         drop(held);
         if let Some(spool) = &self.hooks.spool {
@@ -230,9 +227,12 @@ impl Shared {
     /// Sends messages held after the live client was installed.
     pub(super) fn resend_held(&self) {
         let mut held = self.hooks.held();
-        let Some(client) = self.client() else {
-            return;
-        };
+        if let Some(client) = self.client() {
+            self.send_held(&mut held, &client);
+        }
+    }
+
+    fn send_held(&self, held: &mut Vec<Orphan>, client: &Client) {
         for message in held.drain(..) {
             if let Err(error) = client.send(&message.message()) {
                 self.hooks.counters.failed(&message.topic, &error);

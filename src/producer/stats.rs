@@ -91,18 +91,8 @@ impl DeliveryCounters {
 
     /// A message to `topic` was refused (it counts as produced and dropped).
     pub fn dropped(&self, topic: &str) {
-        let dropped = {
-            let mut counts = self.counts();
-            counts.produced += 1;
-            counts.dropped += 1;
-            counts.dropped
-        };
-        #[cfg(feature = "metrics")]
-        {
-            metrics::counter!("relayer_messages_produced_total").increment(1);
-            metrics::counter!("relayer_messages_dropped_total").increment(1);
-        }
-        self.warn(|| tracing::warn!(target: "relayer", topic, dropped, "message dropped: queue full or producer unavailable"));
+        self.produced();
+        self.refused(topic);
     }
 
     /// A message counted as [`produced`](Self::produced) was refused after

@@ -88,15 +88,18 @@ pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>) -> Sent) {
             }
         }
         let (record, size) = pending.take().expect("read above");
-        spool.counters.unspooled(&record.topic, None);
+        // Counted out of the spool once handed over: librdkafka reports a
+        // delivery after `linger.ms` at the earliest, long after this.
         match sink(&record.message()) {
-            Sent::Queued => advance(at, size),
+            Sent::Queued => {
+                spool.counters.unspooled(&record.topic, None);
+                advance(at, size);
+            }
             Sent::Refused(error) => {
-                spool.counters.failed(&record.topic, &error);
+                spool.counters.unspooled(&record.topic, Some(&error));
                 advance(at, size);
             }
             Sent::Later => {
-                spool.counters.spooled(false, 0);
                 pending = Some((record, size));
                 let state = spool.state();
                 if !state.stopped {
