@@ -42,7 +42,8 @@ pub(super) struct Hooks {
     /// Messages for the next client, when there is no spool: purged from a
     /// dead client's queue (never sent), or sent while no client is live.
     pub(super) held: Mutex<Vec<Orphan>>,
-    /// Set at shutdown: purged messages go to the spool or fail.
+    /// Set at shutdown, under the `held` lock: purged messages go to the
+    /// spool or fail, and no client is installed any more.
     pub(super) closing: AtomicBool,
 }
 
@@ -110,6 +111,12 @@ impl Hooks {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Shutdown has begun.
+    pub(super) fn closing_now(&self) {
+        let _held = self.held();
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Where a message purged from a client's queue goes: the spool, or the
     /// next client, or (at shutdown, without a spool) nowhere: failed.
     fn purged(&self, message: &Message<'_>) {
@@ -118,11 +125,16 @@ impl Hooks {
                 self.counters
                     .failed(message.topic, &"purged from the queue; the spool is full");
             }
-        } else if self.closing.load(Ordering::Acquire) {
-            self.counters
-                .failed(message.topic, &"not delivered before shutdown");
         } else {
-            self.held().push(Orphan::new(message));
+            // Checked under the lock that shutdown empties `held` with.
+            let mut held = self.held();
+            if self.closing.load(Ordering::Acquire) {
+                drop(held);
+                self.counters
+                    .failed(message.topic, &"not delivered before shutdown");
+            } else {
+                held.push(Orphan::new(message));
+            }
         }
     }
 }

@@ -154,19 +154,19 @@ impl KafkaProducer {
         let reserve = (left / 10).min(Duration::from_millis(200));
         let flushed = self.flush(left - reserve);
         let hooks = &self.shared.hooks;
-        hooks.closing.store(true, Ordering::Release);
+        hooks.closing_now();
         if let Some(spool) = &hooks.spool {
             spool.pause(true);
         }
+        // Not joined: it may be settling a dead client; it installs no new
+        // one from now on, and exits.
         let _ = self.signals.send(Signal::Stop);
-        if let Some(supervisor) = self
-            .supervisor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = supervisor.join();
-        }
+        drop(
+            self.supervisor
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let client = self
             .shared
             .slot
@@ -213,9 +213,13 @@ impl Shared {
         }
     }
 
-    /// Makes `client` the live one, after handing it the held messages.
+    /// Makes `client` the live one, after handing it the held messages;
+    /// not once shutdown has begun.
     pub(super) fn install(&self, client: Arc<Client>) {
         let mut held = self.hooks.held();
+        if self.hooks.closing.load(Ordering::Acquire) {
+            return;
+        }
         self.send_held(&mut held, &client);
         *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
         drop(held);
