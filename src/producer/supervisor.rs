@@ -46,7 +46,7 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
             target: "relayer",
             fatal = ?fatal,
             reason = dead.reason,
-            "Kafka producer is dead; replacing it with a new one (messages meanwhile are spooled or dropped, and counted)"
+            "Kafka producer is dead; replacing it with a new one (messages meanwhile are held for it or spooled)"
         );
         if replaced_at.is_some_and(|at| at.elapsed() < STABLE_AFTER) {
             if wait(signals, backoff) {

@@ -57,7 +57,7 @@ pub(crate) fn encode(message: &Message<'_>, out: &mut Vec<u8>) -> usize {
 
 /// What reading the next record gave.
 #[derive(Debug)]
-pub(crate) enum Read_ {
+pub(crate) enum Next {
     /// A good record and its length on disk.
     Record(Record, u64),
     /// Nothing more: the end of the segment.
@@ -68,28 +68,28 @@ pub(crate) enum Read_ {
 
 /// Reads the next record from `input`, which holds `left` more bytes of
 /// the segment's written part.
-pub(crate) fn read(input: &mut impl Read, left: u64, body: &mut Vec<u8>) -> io::Result<Read_> {
+pub(crate) fn read(input: &mut impl Read, left: u64, body: &mut Vec<u8>) -> io::Result<Next> {
     if left == 0 {
-        return Ok(Read_::End);
+        return Ok(Next::End);
     }
     if left < HEADER as u64 {
-        return Ok(Read_::Corrupt);
+        return Ok(Next::Corrupt);
     }
     let mut header = [0; HEADER];
     input.read_exact(&mut header)?;
     let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
     let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
     if len > MAX_BODY || u64::from(len) > left - HEADER as u64 {
-        return Ok(Read_::Corrupt);
+        return Ok(Next::Corrupt);
     }
     body.resize(len as usize, 0);
     input.read_exact(body)?;
     if crc32fast::hash(body) != crc {
-        return Ok(Read_::Corrupt);
+        return Ok(Next::Corrupt);
     }
     match decode(body) {
-        Some(record) => Ok(Read_::Record(record, HEADER as u64 + u64::from(len))),
-        None => Ok(Read_::Corrupt),
+        Some(record) => Ok(Next::Record(record, HEADER as u64 + u64::from(len))),
+        None => Ok(Next::Corrupt),
     }
 }
 
@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(len, bytes.len());
         let mut body = Vec::new();
         match read(&mut &bytes[..], len as u64, &mut body).unwrap() {
-            Read_::Record(record, read_len) => {
+            Next::Record(record, read_len) => {
                 assert_eq!(record.message().topic, "orders");
                 assert_eq!(record.key.as_deref(), key);
                 assert_eq!(record.payload, message.payload);
@@ -157,15 +157,15 @@ mod tests {
         *damaged.last_mut().unwrap() ^= 1;
         assert!(matches!(
             read(&mut &damaged[..], len, &mut body).unwrap(),
-            Read_::Corrupt
+            Next::Corrupt
         ));
         assert!(matches!(
             read(&mut &bytes[..], len - 1, &mut body).unwrap(),
-            Read_::Corrupt
+            Next::Corrupt
         ));
         assert!(matches!(
             read(&mut &bytes[..], 0, &mut body).unwrap(),
-            Read_::End
+            Next::End
         ));
     }
 }

@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::record::{self, Read_, Record};
+use super::record::{self, Next, Record};
 use super::{SYNC_EVERY, Spool};
 use crate::producer::Message;
 
@@ -72,9 +72,9 @@ pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>) -> Sent) {
         }
         if pending.is_none() {
             match record::read(&mut at.input, end - at.offset, &mut body) {
-                Ok(Read_::Record(record, size)) => pending = Some((record, size)),
-                Ok(Read_::End) => continue,
-                Ok(Read_::Corrupt) | Err(_) => {
+                Ok(Next::Record(record, size)) => pending = Some((record, size)),
+                Ok(Next::End) => continue,
+                Ok(Next::Corrupt) | Err(_) => {
                     lose_rest(
                         spool,
                         records,

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::record::{self, Read_};
+use super::record::{self, Next};
 
 /// A new segment is started past this size, so that replayed space is
 /// given back to the disk soon.
@@ -70,12 +70,12 @@ pub(super) fn scan(dir: &Path) -> io::Result<Found> {
         };
         loop {
             match record::read(&mut input, len - segment.end, &mut body) {
-                Ok(Read_::Record(_, size)) => {
+                Ok(Next::Record(_, size)) => {
                     segment.end += size;
                     segment.records += 1;
                 }
-                Ok(Read_::End) => break,
-                Ok(Read_::Corrupt) | Err(_) => {
+                Ok(Next::End) => break,
+                Ok(Next::Corrupt) | Err(_) => {
                     found.skipped_bytes += len - segment.end;
                     break;
                 }
