@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 /// A snapshot of what happened to the messages handed to a producer.
@@ -43,35 +44,33 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Delivery counters shared between a producer and its delivery callbacks.
 ///
 /// Producer implementations count with it so that [`Stats`] mean the same
-/// for every producer. All counters sit under one lock, so a
-/// [`snapshot`](Self::snapshot) is consistent: `queued` is derived from the
-/// others and the identity of [`Stats`] holds by construction. With the
+/// for every producer. `queued` is derived from the other counters, so the
+/// identity of [`Stats`] holds in every [`snapshot`](Self::snapshot) by
+/// construction: a message is counted as produced before it can be counted
+/// as delivered, failed or dropped, and a snapshot reads those before it
+/// reads `produced`, so `queued` is never negative. Counting takes no lock:
+/// request threads and librdkafka's callbacks never wait for each other. With the
 /// `metrics` feature, every count also goes to the `metrics` facade: the
 /// counters `relayer_messages_{produced,delivered,failed,dropped}_total`
 /// and the gauges `relayer_queue_depth` (messages produced and not yet
 /// delivered or failed), `relayer_spool_depth` and `relayer_spool_bytes`.
 #[derive(Debug, Default)]
 pub struct DeliveryCounters {
-    counts: Mutex<Counts>,
+    produced: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    spooled: AtomicU64,
+    spool_bytes: AtomicU64,
+    spool_skipped_bytes: AtomicU64,
     last_errors: Mutex<BTreeMap<String, String>>,
     warned: Mutex<Option<Instant>>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    produced: u64,
-    delivered: u64,
-    failed: u64,
-    dropped: u64,
-    spooled: u64,
-    spool_bytes: u64,
-    spool_skipped_bytes: u64,
 }
 
 impl DeliveryCounters {
     /// A message was accepted into the queue.
     pub fn produced(&self) {
-        self.counts().produced += 1;
+        self.produced.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_produced_total").increment(1);
@@ -81,7 +80,7 @@ impl DeliveryCounters {
 
     /// A message was acknowledged by the broker.
     pub fn delivered(&self) {
-        self.counts().delivered += 1;
+        self.delivered.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_delivered_total").increment(1);
@@ -98,11 +97,7 @@ impl DeliveryCounters {
     /// A message counted as [`produced`](Self::produced) was refused after
     /// all: it counts as dropped.
     pub(crate) fn refused(&self, topic: &str) {
-        let dropped = {
-            let mut counts = self.counts();
-            counts.dropped += 1;
-            counts.dropped
-        };
+        let dropped = self.dropped.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_dropped_total").increment(1);
@@ -113,11 +108,7 @@ impl DeliveryCounters {
 
     /// A message to `topic` could not be delivered.
     pub fn failed(&self, topic: &str, error: &dyn Display) {
-        let failed = {
-            let mut counts = self.counts();
-            counts.failed += 1;
-            counts.failed
-        };
+        let failed = self.failed.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_failed_total").increment(1);
@@ -133,17 +124,21 @@ impl DeliveryCounters {
 
     /// A consistent snapshot of the counters.
     pub fn snapshot(&self) -> Stats {
-        let counts = *self.counts();
-        let queued = counts.produced - counts.delivered - counts.failed - counts.dropped;
+        // Outcomes first, then `produced`: every message counted in an
+        // outcome was counted as produced before, so it is seen there too.
+        let delivered = self.delivered.load(SeqCst);
+        let failed = self.failed.load(SeqCst);
+        let dropped = self.dropped.load(SeqCst);
+        let produced = self.produced.load(SeqCst);
         Stats {
-            produced: counts.produced,
-            delivered: counts.delivered,
-            failed: counts.failed,
-            dropped: counts.dropped,
-            queued,
-            spooled: counts.spooled,
-            spool_bytes: counts.spool_bytes,
-            spool_skipped_bytes: counts.spool_skipped_bytes,
+            produced,
+            delivered,
+            failed,
+            dropped,
+            queued: produced - delivered - failed - dropped,
+            spooled: self.spooled.load(SeqCst),
+            spool_bytes: self.spool_bytes.load(SeqCst),
+            spool_skipped_bytes: self.spool_skipped_bytes.load(SeqCst),
             last_errors: self
                 .last_errors
                 .lock()
@@ -155,12 +150,9 @@ impl DeliveryCounters {
     /// A message went into the spool: a new one (`new`, counted as produced)
     /// or one that was in librdkafka's queue.
     pub(crate) fn spooled(&self, new: bool, bytes: u64) {
-        {
-            let mut counts = self.counts();
-            counts.produced += u64::from(new);
-            counts.spooled += 1;
-            counts.spool_bytes += bytes;
-        }
+        self.produced.fetch_add(u64::from(new), SeqCst);
+        self.spooled.fetch_add(1, SeqCst);
+        self.spool_bytes.fetch_add(bytes, SeqCst);
         #[cfg(feature = "metrics")]
         {
             if new {
@@ -175,13 +167,10 @@ impl DeliveryCounters {
     /// Messages a previous process left in the spool, found at start: they
     /// count as produced by this one.
     pub(crate) fn recovered(&self, messages: u64, bytes: u64, skipped_bytes: u64) {
-        {
-            let mut counts = self.counts();
-            counts.produced += messages;
-            counts.spooled += messages;
-            counts.spool_bytes += bytes;
-            counts.spool_skipped_bytes += skipped_bytes;
-        }
+        self.produced.fetch_add(messages, SeqCst);
+        self.spooled.fetch_add(messages, SeqCst);
+        self.spool_bytes.fetch_add(bytes, SeqCst);
+        self.spool_skipped_bytes.fetch_add(skipped_bytes, SeqCst);
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_produced_total").increment(messages);
@@ -194,10 +183,7 @@ impl DeliveryCounters {
     /// A message left the spool: handed to librdkafka's queue (it stays
     /// queued), or, when `failed`, refused for good.
     pub(crate) fn unspooled(&self, topic: &str, failed: Option<&dyn Display>) {
-        {
-            let mut counts = self.counts();
-            counts.spooled -= 1;
-        }
+        self.spooled.fetch_sub(1, SeqCst);
         #[cfg(feature = "metrics")]
         metrics::gauge!("relayer_spool_depth").decrement(1.0);
         if let Some(error) = failed {
@@ -207,9 +193,10 @@ impl DeliveryCounters {
 
     /// The spool's files shrank (or grew) by `delta` bytes.
     pub(crate) fn spool_bytes(&self, delta: i64) {
-        {
-            let mut counts = self.counts();
-            counts.spool_bytes = counts.spool_bytes.saturating_add_signed(delta);
+        if delta >= 0 {
+            self.spool_bytes.fetch_add(delta as u64, SeqCst);
+        } else {
+            self.spool_bytes.fetch_sub(delta.unsigned_abs(), SeqCst);
         }
         #[cfg(feature = "metrics")]
         metrics::gauge!("relayer_spool_bytes").increment(delta as f64);
@@ -217,11 +204,7 @@ impl DeliveryCounters {
 
     /// Spool bytes that could not be read back were skipped.
     pub(crate) fn spool_skipped(&self, bytes: u64) {
-        self.counts().spool_skipped_bytes += bytes;
-    }
-
-    fn counts(&self) -> MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+        self.spool_skipped_bytes.fetch_add(bytes, SeqCst);
     }
 
     /// Runs `warn` at most once per [`WARN_EVERY`], so an outage does not
