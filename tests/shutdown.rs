@@ -79,3 +79,67 @@ fn with_a_spool_the_undelivered_are_spooled_within_the_timeout_and_sent_at_next_
         .collect();
     assert_eq!(payloads, (0..MESSAGES).collect::<Vec<_>>(), "all, in order");
 }
+
+#[test]
+fn a_shutdown_during_replay_sends_nothing_twice_at_next_start() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        Relayer::builder("logging")
+            .brokers(broker.bootstrap_servers())
+            .option("queue.buffering.max.messages", "500")
+            .spool(dir.path(), 1 << 30)
+            .build()
+            .unwrap()
+    };
+    let relayer = build();
+    broker.down().unwrap();
+    for n in 0..MESSAGES {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    // The broker is back but slow: the spool is being replayed into
+    // librdkafka's queue when the shutdown comes.
+    broker.set_latency(Duration::from_millis(500)).unwrap();
+    broker.up().unwrap();
+    let spooled = relayer.stats().spooled;
+    while relayer.stats().spooled == spooled {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = relayer.shutdown(Duration::from_millis(300));
+    drop(relayer);
+    println!("shutdown during replay: {stats:?}");
+
+    broker.set_latency(Duration::ZERO).unwrap();
+    let relayer = build();
+    relayer.flush(Duration::from_secs(60)).unwrap();
+    let after = relayer.stats();
+    // In flight at the shutdown: failed, delivered or not; the rest once.
+    let expected = stats.delivered + after.delivered;
+    assert_eq!(
+        expected + stats.failed,
+        MESSAGES,
+        "{stats:?} then {after:?}"
+    );
+    let consumer = broker.consumer().unwrap();
+    let received = consumer
+        .read("order", expected as usize, Duration::from_secs(60))
+        .unwrap();
+    let mut payloads: Vec<u64> = received
+        .iter()
+        .map(|m| m.json()["payload"].as_u64().unwrap())
+        .collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    assert_eq!(payloads.len() as u64, expected, "no duplicates");
+    match consumer.read(
+        "order",
+        (expected + stats.failed) as usize + 1,
+        Duration::from_secs(3),
+    ) {
+        Err(relayer_test::ReadError::Timeout { got, .. }) => {
+            assert!(got as u64 <= expected + stats.failed, "{got}")
+        }
+        other => panic!("more than was sent: {other:?}"),
+    }
+}

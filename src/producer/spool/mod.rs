@@ -202,11 +202,7 @@ impl Spool {
             if let Some(old) = state.writer.replace(Arc::new(file)) {
                 state.unsynced.push(old);
             }
-            state.segments.push_back(Segment {
-                sequence,
-                end: 0,
-                records: 0,
-            });
+            state.segments.push_back(Segment::new(sequence));
             state.dir_changed = true;
         }
         let writer = state.writer.clone().expect("a segment is open");

@@ -2,11 +2,12 @@
 //! replayed segments, and syncs appended ones every [`SYNC_EVERY`].
 
 use std::fs::{self, File};
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::record::{self, Next, Record};
+use super::segment;
 use super::{SYNC_EVERY, Spool};
 use crate::producer::Message;
 
@@ -43,9 +44,11 @@ pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>) -> Sent) {
             synced = Instant::now();
         }
         // Where to read next, or wait for something to do.
-        let (sequence, end, records) = {
+        let (sequence, start, end, records) = {
             let state = spool.state();
             if state.stopped {
+                drop(state);
+                save_cursor(spool, cursor.as_ref());
                 return;
             }
             let idle = state.paused || state.segments.is_empty();
@@ -55,12 +58,12 @@ pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>) -> Sent) {
                 continue;
             }
             let front = state.segments.front().expect("not empty");
-            (front.sequence, front.end, front.records)
+            (front.sequence, front.start, front.end, front.records)
         };
         if cursor.as_ref().is_none_or(|c| c.sequence != sequence) {
-            cursor = open(spool, sequence);
+            cursor = open(spool, sequence, start);
             if cursor.is_none() {
-                lose_rest(spool, records, 0, end, "spool segment unreadable");
+                lose_rest(spool, records, 0, end - start, "spool segment unreadable");
                 drop_front(spool, sequence, 0);
                 continue;
             }
@@ -115,14 +118,26 @@ fn advance(at: &mut Cursor, size: u64) {
     at.replayed += 1;
 }
 
-fn open(spool: &Spool, sequence: u64) -> Option<Cursor> {
-    let file = File::open(super::segment::path(&spool.dir, sequence)).ok()?;
+fn open(spool: &Spool, sequence: u64, start: u64) -> Option<Cursor> {
+    let mut file = File::open(segment::path(&spool.dir, sequence)).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
     Some(Cursor {
         sequence,
-        offset: 0,
+        offset: start,
         replayed: 0,
         input: BufReader::with_capacity(256 * 1024, file),
     })
+}
+
+/// At a stop, records how far the front segment was replayed: what was
+/// handed to Kafka is delivered or, purged at shutdown, spooled again in a
+/// newer segment; the next start must not send it a second time.
+fn save_cursor(spool: &Spool, cursor: Option<&Cursor>) {
+    if let Some(cursor) = cursor.filter(|c| c.replayed > 0)
+        && let Err(error) = segment::write_cursor(&spool.dir, cursor.sequence, cursor.offset)
+    {
+        tracing::warn!(target: "relayer", %error, "could not record how far the spool was replayed");
+    }
 }
 
 /// Every record of the front segment up to `offset` is replayed: delete
@@ -148,6 +163,7 @@ fn drop_front(spool: &Spool, sequence: u64, offset: u64) {
     if let Err(error) = fs::remove_file(front.path(&spool.dir)) {
         tracing::warn!(target: "relayer", %error, "could not delete a replayed spool segment");
     }
+    let _ = fs::remove_file(segment::cursor_path(&spool.dir, front.sequence));
 }
 
 /// The rest of a segment cannot be read: its messages are lost, counted as
