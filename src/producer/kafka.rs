@@ -149,9 +149,11 @@ impl KafkaProducer {
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        // Purging, syncing the spool and destroying the client take a few
-        // milliseconds; keep them within the deadline too.
-        let reserve = (left / 10).min(Duration::from_millis(200));
+        // Purging, moving the rest to the spool, stopping librdkafka's
+        // polling thread (it wakes every 100 ms) and destroying the client
+        // take up to a few hundred milliseconds: keep them within the
+        // deadline too.
+        let reserve = (left / 4).min(Duration::from_millis(500));
         let flushed = self.flush(left - reserve);
         let hooks = &self.shared.hooks;
         hooks.closing_now();
