@@ -41,20 +41,20 @@ pub(super) struct Hooks {
     pub(super) signals: Mutex<Sender<Signal>>,
     /// Messages for the next client, when there is no spool: purged from a
     /// dead client's queue (never sent), or sent while no client is live.
-    pub(super) held: Mutex<Vec<Orphan>>,
+    pub(super) held: Mutex<Vec<HeldMessage>>,
     /// Set at shutdown, under the `held` lock: purged messages go to the
     /// spool or fail, and no client is installed any more.
     pub(super) closing: AtomicBool,
 }
 
 /// A message held for the next client.
-pub(super) struct Orphan {
+pub(super) struct HeldMessage {
     pub(super) topic: String,
     pub(super) key: Option<Vec<u8>>,
     pub(super) payload: Vec<u8>,
 }
 
-impl Orphan {
+impl HeldMessage {
     pub(super) fn new(message: &Message<'_>) -> Self {
         Self {
             topic: message.topic.to_owned(),
@@ -107,7 +107,7 @@ impl Client {
 }
 
 impl Hooks {
-    pub(super) fn held(&self) -> std::sync::MutexGuard<'_, Vec<Orphan>> {
+    pub(super) fn held(&self) -> std::sync::MutexGuard<'_, Vec<HeldMessage>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -133,7 +133,7 @@ impl Hooks {
                 self.counters
                     .failed(message.topic, &"not delivered before shutdown");
             } else {
-                held.push(Orphan::new(message));
+                held.push(HeldMessage::new(message));
             }
         }
     }

@@ -10,7 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{Producer as _, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::client::{Client, Hooks, Orphan};
+use super::client::{Client, HeldMessage, Hooks};
 use super::spool::{Appended, Sent, Spool};
 use super::supervisor::{self, Signal};
 use super::{DeliveryCounters, Message, Producer, Stats};
@@ -238,7 +238,7 @@ impl Shared {
         }
     }
 
-    fn send_held(&self, held: &mut Vec<Orphan>, client: &Client) {
+    fn send_held(&self, held: &mut Vec<HeldMessage>, client: &Client) {
         for message in held.drain(..) {
             if let Err(error) = client.send(&message.message()) {
                 self.hooks.counters.failed(&message.topic, &error);
@@ -260,7 +260,7 @@ impl Shared {
         if self.hooks.closing.load(Ordering::Acquire) || held.len() >= self.hold_limit {
             return Err(refused);
         }
-        held.push(Orphan::new(message));
+        held.push(HeldMessage::new(message));
         Ok(())
     }
 
