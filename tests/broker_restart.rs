@@ -9,10 +9,10 @@
 //! a broker and sets it) and prints a notice and passes otherwise.
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use relayer::record::{Outcome, RpcDetails};
@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// How soon after the restart records must be delivered again.
 const RESUME_WITHIN: Duration = Duration::from_secs(30);
 
-/// A broker of this test's own, on `port`.
+/// A broker of this test's own.
 struct OwnBroker {
     command: Vec<String>,
     port: u16,
@@ -31,12 +31,13 @@ struct OwnBroker {
 }
 
 impl OwnBroker {
-    /// Starts one, or says why not (and the test skips).
-    fn start(port: u16) -> Option<Self> {
+    /// Starts one on a free port, or says why not (and the test skips).
+    fn start() -> Option<Self> {
         if std::env::var("RELAYER_TEST_BROKERS").is_err() {
             println!("skipping: RELAYER_TEST_BROKERS is not set (no real broker installed)");
             return None;
         }
+        let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/broker.sh");
         let output = Command::new(&script)
             .args(["cmd", &port.to_string()])
@@ -106,8 +107,19 @@ impl Drop for OwnBroker {
     }
 }
 
+/// A port of the range kept for such brokers (19300–19399) that nothing
+/// listens on: several tests, and runs of the suite, can share a machine.
+fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let first = (std::process::id() as u16).wrapping_mul(7) + NEXT.fetch_add(31, Ordering::Relaxed);
+    (0..100)
+        .map(|n| 19_300 + first.wrapping_add(n) % 100)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port in 19300-19399")
+}
+
 fn spawn(command: &[String], port: u16) -> Child {
-    let child = Command::new(&command[0])
+    let mut child = Command::new(&command[0])
         .args(&command[1..])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -118,6 +130,10 @@ fn spawn(command: &[String], port: u16) -> Child {
         assert!(Instant::now() < deadline, "the broker listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "port {port} was taken by another broker"
+    );
     child
 }
 
@@ -165,9 +181,9 @@ fn assert_on_topic(address: &str, expected: &BTreeSet<String>) {
     }
 }
 
-/// A broker of its own on `port`, its topics, and a relayer on it.
-fn broker_and_relayer(port: u16) -> Option<(OwnBroker, Relayer)> {
-    let broker = OwnBroker::start(port)?;
+/// A broker of its own, its topics, and a relayer on it.
+fn broker_and_relayer() -> Option<(OwnBroker, Relayer)> {
+    let broker = OwnBroker::start()?;
     broker.create_topics(&["order", "logging"]);
     let relayer = Relayer::builder("logging")
         .brokers(broker.address())
@@ -178,7 +194,7 @@ fn broker_and_relayer(port: u16) -> Option<(OwnBroker, Relayer)> {
 
 #[test]
 fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
-    let Some((mut broker, relayer)) = broker_and_relayer(19_311) else {
+    let Some((mut broker, relayer)) = broker_and_relayer() else {
         return;
     };
 
@@ -233,7 +249,7 @@ fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
 
 #[test]
 fn after_a_kill_with_nothing_in_flight_delivery_resumes() {
-    let Some((mut broker, relayer)) = broker_and_relayer(19_312) else {
+    let Some((mut broker, relayer)) = broker_and_relayer() else {
         return;
     };
     for n in 0..100 {
