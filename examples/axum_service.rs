@@ -65,12 +65,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     axum_app::serve(listener, relayer.clone(), shutdown_signal()).await?;
 
-    // The server has finished its requests: deliver what they queued.
+    // The server has finished its requests: deliver what they queued, within
+    // the grace period; what is left fails (or is spooled, with a spool).
     let stats =
         tokio::task::spawn_blocking(move || relayer.shutdown(Duration::from_secs(10))).await?;
     println!(
-        "stopped: {} delivered, {} failed, {} dropped, {} not delivered in time",
-        stats.delivered, stats.failed, stats.dropped, stats.queued
+        "stopped: {} delivered, {} failed, {} dropped, {} spooled for the next start",
+        stats.delivered, stats.failed, stats.dropped, stats.spooled
     );
     Ok(())
 }

@@ -62,6 +62,22 @@ pub enum Error {
         topic: String,
     },
 
+    /// The Kafka producer was declared dead by librdkafka and is being
+    /// replaced (or the relayer was shut down); without a spool, the message
+    /// was dropped and counted.
+    #[error(
+        "Kafka producer unavailable (being replaced after a fatal error, or shut down), \
+         message to topic {topic:?} dropped (configure a spool to keep such messages)"
+    )]
+    ProducerUnavailable {
+        /// The full topic name.
+        topic: String,
+    },
+
+    /// The spool directory could not be opened or used.
+    #[error("spool: {0}")]
+    Spool(String),
+
     /// A flush did not finish within its timeout; `pending` messages were not
     /// yet delivered or failed.
     #[error("flush timed out after {timeout:?} with {pending} message(s) still queued")]

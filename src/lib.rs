@@ -30,8 +30,10 @@
 //! ```
 //!
 //! Requests never wait on Kafka: every call serializes, hands the message to
-//! librdkafka's bounded queue and returns. See the README for delivery
-//! guarantees and what happens when Kafka is down.
+//! librdkafka's bounded queue and returns. What the queue cannot hold can go
+//! to a disk spool ([`Builder::spool`]); a producer librdkafka declares dead
+//! is replaced without a restart. See the README for delivery guarantees and
+//! what is lost in which fault.
 //!
 //! # Features
 //!
@@ -39,6 +41,8 @@
 //! - `tracing` (default): [`tracing_bridge`].
 //! - `axum`: `Relayer` as an axum extractor ([`axum`]).
 //! - `metrics`: delivery counters exported through the `metrics` facade.
+//! - `opentelemetry`: records take the trace and span ids of the current
+//!   OpenTelemetry span.
 //! - `ssl`, `sasl`: TLS and SASL connections to Kafka (librdkafka built with
 //!   OpenSSL and Cyrus SASL).
 //!

@@ -229,13 +229,24 @@ fn shutdown_delivers_what_is_queued_and_reports_the_rest() {
     }
     let stats = relayer.shutdown(TIMEOUT);
     assert_eq!((stats.delivered, stats.queued), (10, 0), "{stats:?}");
+    drop(relayer);
 
+    // Without a spool, what is not delivered by the deadline fails.
+    let relayer = relayer_for(&broker).build().unwrap();
     broker.down().unwrap();
     relayer.emit("order", "created", &"lost").unwrap();
     let stats = relayer.shutdown(Duration::from_millis(300));
     assert_eq!(
-        stats.queued, 1,
+        (stats.failed, stats.queued),
+        (1, 0),
         "the undelivered message is reported: {stats:?}"
     );
+    // After shutdown, a message is refused and counted.
+    assert!(matches!(
+        relayer.emit("order", "created", &"late"),
+        Err(Error::ProducerUnavailable { .. })
+    ));
+    let stats = relayer.stats();
+    assert_eq!((stats.produced, stats.dropped), (2, 1), "{stats:?}");
     broker.up().unwrap();
 }

@@ -2,11 +2,12 @@
 //! facade (run with `cargo test --features metrics --test metrics`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use relayer::record::{Outcome, RpcDetails};
 use relayer::{Error, Relayer, Scope};
-use relayer_test::MockProducer;
+use relayer_test::{EmbeddedBroker, MockProducer};
 
 #[test]
 fn counters_and_queue_depth_follow_the_stats() {
@@ -80,4 +81,63 @@ fn sampled_out_records_are_counted() {
         .find(|(key, ..)| key.key().name() == "relayer_records_sampled_out_total")
         .map(|(.., value)| value);
     assert_eq!(sampled_out, Some(DebugValue::Counter(5)));
+}
+
+/// The values of every metric `snapshotter` has seen, by name.
+fn values(snapshotter: &metrics_util::debugging::Snapshotter) -> HashMap<String, DebugValue> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
+        .collect()
+}
+
+fn gauge(values: &HashMap<String, DebugValue>, name: &str) -> f64 {
+    match values.get(name) {
+        Some(DebugValue::Gauge(value)) => value.into_inner(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn spool_depth_and_bytes_follow_the_stats() {
+    // The spool thread counts too: a recorder for every thread.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("queue.buffering.max.messages", "10")
+        .spool(dir.path(), 1 << 30)
+        .build()
+        .unwrap();
+    broker.down().unwrap();
+    for n in 0..100 {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    let stats = relayer.stats();
+    let during = values(&snapshotter);
+    assert_eq!(stats.spooled, 90, "{stats:?}");
+    assert_eq!(gauge(&during, "relayer_spool_depth"), 90.0);
+    assert_eq!(
+        gauge(&during, "relayer_spool_bytes"),
+        stats.spool_bytes as f64
+    );
+    assert_eq!(gauge(&during, "relayer_queue_depth"), 100.0);
+
+    broker.up().unwrap();
+    relayer.flush(Duration::from_secs(60)).unwrap();
+    // A snapshot takes the values it reads: the second holds the changes.
+    let after = values(&snapshotter);
+    for name in [
+        "relayer_spool_depth",
+        "relayer_spool_bytes",
+        "relayer_queue_depth",
+    ] {
+        assert_eq!(gauge(&during, name) + gauge(&after, name), 0.0, "{name}");
+    }
 }

@@ -213,7 +213,7 @@ impl Producer for MockProducer {
     }
 
     fn stats(&self) -> Stats {
-        self.inner.counters.snapshot(0)
+        self.inner.counters.snapshot()
     }
 }
 

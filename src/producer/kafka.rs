@@ -1,15 +1,19 @@
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Message as _, OwnedHeaders};
-use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
-};
+use rdkafka::producer::{Producer as _, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::client::{Client, Hooks};
+use super::owned::OwnedMessage;
+use super::spool::{Appended, Sent, Spool};
+use super::supervisor::{self, Signal};
 use super::{DeliveryCounters, Message, Producer, Stats};
 use crate::Error;
 
@@ -17,8 +21,15 @@ use crate::Error;
 /// delivery reports and counts them.
 ///
 /// `send` only enqueues; librdkafka batches, retries and delivers in the
-/// background, and refuses new messages with [`Error::QueueFull`] once
-/// `queue.buffering.max.messages` or `queue.buffering.max.kbytes` is reached.
+/// background, and refuses new messages once `queue.buffering.max.messages`
+/// or `queue.buffering.max.kbytes` is reached: they are then dropped and
+/// counted ([`Error::QueueFull`]), or appended to the disk spool when there
+/// is one ([`with_spool`](Self::with_spool)).
+///
+/// A client that librdkafka declares dead (a fatal error of the idempotent
+/// producer, e.g. after the broker lost the producer's state) is replaced
+/// by a new one, with backoff; meanwhile messages are spooled or dropped
+/// ([`Error::ProducerUnavailable`]), and counted.
 ///
 /// Usually built by [`Builder::build`](crate::Builder::build) from the
 /// configured brokers and options; build one yourself to share a fully
@@ -33,55 +44,263 @@ use crate::Error;
 /// # Ok::<(), relayer::Error>(())
 /// ```
 pub struct KafkaProducer {
-    producer: ThreadedProducer<DeliveryContext>,
-    counters: Arc<DeliveryCounters>,
+    shared: Arc<Shared>,
+    signals: Sender<Signal>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
 }
 
-/// Receives librdkafka's delivery reports on the polling thread.
-struct DeliveryContext {
-    counters: Arc<DeliveryCounters>,
+/// What the producer, its supervisor and the spool thread share.
+pub(super) struct Shared {
+    pub(super) config: ClientConfig,
+    pub(super) hooks: Arc<Hooks>,
+    /// The live client; empty while a dead one is being replaced.
+    slot: RwLock<Option<Arc<Client>>>,
+    /// How many messages may be held while no client is live.
+    hold_limit: usize,
 }
 
-impl ClientContext for DeliveryContext {}
+/// Statistics every second: how a stalled client is recognised (also for a
+/// custom configuration that does not start from `KAFKA_DEFAULTS`).
+const STATISTICS_INTERVAL_MS: &str = "1000";
 
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.counters.delivered(),
-            Err((error, message)) => self.counters.failed(message.topic(), error),
-        }
-    }
-}
-
-impl KafkaProducer {
-    /// Creates the producer and its polling thread. Connecting to the brokers
-    /// happens in the background; an unreachable broker is not an error here.
-    pub fn new(config: &ClientConfig) -> Result<Self, Error> {
-        let counters = Arc::new(DeliveryCounters::default());
-        let context = DeliveryContext {
-            counters: counters.clone(),
-        };
-        let producer = config.create_with_context(context)?;
-        Ok(Self { producer, counters })
-    }
-
-    fn queued(&self) -> u64 {
-        self.producer.in_flight_count().max(0) as u64
-    }
-}
+/// librdkafka's default `queue.buffering.max.messages`.
+const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
 
 /// librdkafka purges its queue when the producer is dropped; give queued
 /// messages a last chance instead, for services that never call `shutdown`.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
+impl KafkaProducer {
+    /// Creates the producer and its polling thread. Connecting to the brokers
+    /// happens in the background; an unreachable broker is not an error here.
+    pub fn new(config: &ClientConfig) -> Result<Self, Error> {
+        Self::create(config, None)
+    }
+
+    /// Like [`new`](Self::new), with a disk spool in `dir` holding at most
+    /// `max_bytes`: see [`Builder::spool`](crate::Builder::spool).
+    pub fn with_spool(
+        config: &ClientConfig,
+        dir: impl AsRef<Path>,
+        max_bytes: u64,
+    ) -> Result<Self, Error> {
+        Self::create(config, Some((dir.as_ref(), max_bytes)))
+    }
+
+    fn create(config: &ClientConfig, spool: Option<(&Path, u64)>) -> Result<Self, Error> {
+        let counters = Arc::new(DeliveryCounters::default());
+        let spool = spool
+            .map(|(dir, max_bytes)| Spool::open(dir, max_bytes, counters.clone()))
+            .transpose()
+            .map_err(|error| Error::Spool(error.to_string()))?;
+        let (signals, receiver) = mpsc::channel();
+        let hooks = Arc::new(Hooks {
+            counters,
+            spool: spool.clone(),
+            signals: Mutex::new(signals.clone()),
+            held: Mutex::new(Vec::new()),
+            closing: AtomicBool::new(false),
+        });
+        let mut config = config.clone();
+        if config.get("statistics.interval.ms").is_none() {
+            config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        let client = Client::new(&config, hooks.clone(), 0)?;
+        let hold_limit = config
+            .get("queue.buffering.max.messages")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(DEFAULT_QUEUE_MESSAGES);
+        let shared = Arc::new(Shared {
+            config,
+            hooks,
+            slot: RwLock::new(Some(Arc::new(client))),
+            hold_limit,
+        });
+        let supervisor = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("relayer-supervisor".into())
+                .spawn(move || supervisor::run(&shared, &receiver))
+                .map_err(|error| Error::Config(format!("cannot start a thread: {error}")))?
+        };
+        if let Some(spool) = spool {
+            let shared = shared.clone();
+            spool
+                .start(move |message| shared.replay(message))
+                .map_err(|error| Error::Spool(error.to_string()))?;
+        }
+        Ok(Self {
+            shared,
+            signals,
+            supervisor: Mutex::new(Some(supervisor)),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn counters(&self) -> &DeliveryCounters {
+        &self.shared.hooks.counters
+    }
+
+    /// Flushes until `deadline` (less what closing needs), then moves what
+    /// is still queued to the spool (or counts it as failed), stops the
+    /// threads and the client. Idempotent.
+    fn close(&self, deadline: Instant) -> Result<(), Error> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Purging, moving the rest to the spool, stopping librdkafka's
+        // polling thread (it wakes every 100 ms) and destroying the client
+        // take up to a few hundred milliseconds: keep them within the
+        // deadline too.
+        let reserve = (left / 4).min(Duration::from_millis(500));
+        let flushed = self.flush(left - reserve);
+        let hooks = &self.shared.hooks;
+        hooks.closing_now();
+        if let Some(spool) = &hooks.spool {
+            spool.pause(true);
+        }
+        // Not joined: it may be settling a dead client; it installs no new
+        // one from now on, and exits.
+        let _ = self.signals.send(Signal::Stop);
+        drop(
+            self.supervisor
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        let client = self
+            .shared
+            .slot
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(client) = client {
+            // Never sent: back to the spool, or failed. In flight: failed
+            // (they may have been written; the broker did not say).
+            client
+                .producer
+                .purge(PurgeConfig::default().queue().inflight());
+            let _ = client
+                .producer
+                .flush(deadline.saturating_duration_since(Instant::now()));
+            drop(client);
+        }
+        for message in hooks.held().drain(..) {
+            hooks
+                .counters
+                .failed(&message.topic, &"not delivered before shutdown");
+        }
+        if let Some(spool) = &hooks.spool {
+            spool.stop();
+        }
+        flushed
+    }
+}
+
+impl Shared {
+    /// Takes the client out of the slot if it is still `generation` (and,
+    /// `if_fatal`, librdkafka declared it dead).
+    pub(super) fn take_client(&self, generation: u64, if_fatal: bool) -> Option<Arc<Client>> {
+        let current = self.client()?;
+        if current.generation != generation
+            || (if_fatal && current.producer.client().fatal_error().is_none())
+        {
+            return None;
+        }
+        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(client) if client.generation == generation => slot.take(),
+            _ => None,
+        }
+    }
+
+    /// Makes `client` the live one, after handing it the held messages;
+    /// not once shutdown has begun.
+    pub(super) fn install(&self, client: Arc<Client>) {
+        let mut held = self.hooks.held();
+        if self.hooks.closing.load(Ordering::Acquire) {
+            return;
+        }
+        self.send_held(&mut held, &client);
+        *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        drop(held);
+        if let Some(spool) = &self.hooks.spool {
+            spool.wake();
+        }
+    }
+
+    /// Sends messages held after the live client was installed.
+    pub(super) fn resend_held(&self) {
+        let mut held = self.hooks.held();
+        if let Some(client) = self.client() {
+            self.send_held(&mut held, &client);
+        }
+    }
+
+    fn send_held(&self, held: &mut Vec<OwnedMessage>, client: &Client) {
+        for message in held.drain(..) {
+            if let Err(error) = message.with_message(|message| client.send(message)) {
+                self.hooks.counters.failed(&message.topic, &error);
+            }
+        }
+    }
+
+    /// While no healthy client is live, keeps `message` for the next one, up
+    /// to librdkafka's queue bound; sends it when there is one again.
+    fn hold(&self, message: &Message<'_>) -> Result<(), KafkaError> {
+        let refused = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
+        let mut held = self.hooks.held();
+        if let Some(client) = self.client()
+            && client.producer.client().fatal_error().is_none()
+        {
+            drop(held);
+            return client.send(message);
+        }
+        if self.hooks.closing.load(Ordering::Acquire) || held.len() >= self.hold_limit {
+            return Err(refused);
+        }
+        held.push(OwnedMessage::new(message));
+        Ok(())
+    }
+
+    fn client(&self) -> Option<Arc<Client>> {
+        self.slot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sends to the live client; `None` while there is none.
+    fn send(&self, message: &Message<'_>) -> Option<Result<(), KafkaError>> {
+        let slot = self.slot.read().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().map(|client| client.send(message))
+    }
+
+    /// The spool thread's sink.
+    fn replay(&self, message: &Message<'_>) -> Sent {
+        match self.send(message) {
+            Some(Ok(())) => Sent::Queued,
+            None => Sent::Later,
+            Some(Err(error)) if unavailable(&error) => Sent::Later,
+            Some(Err(error)) => Sent::Refused(error.to_string()),
+        }
+    }
+}
+
+/// The queue is full or the client is dead: worth trying again later.
+fn unavailable(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::QueueFull | RDKafkaErrorCode::Fatal)
+    )
+}
+
 impl Drop for KafkaProducer {
     fn drop(&mut self) {
-        if self.queued() > 0 && self.producer.flush(DROP_FLUSH_TIMEOUT).is_err() {
+        let deadline = Instant::now() + DROP_FLUSH_TIMEOUT;
+        if !self.closed.load(Ordering::Acquire) && self.close(deadline).is_err() {
             tracing::warn!(
                 target: "relayer",
-                lost = self.queued(),
+                stats = ?self.stats(),
                 "producer dropped with messages not delivered; call `Relayer::shutdown` before exit"
             );
         }
@@ -90,55 +309,85 @@ impl Drop for KafkaProducer {
 
 impl Producer for KafkaProducer {
     fn send(&self, message: Message<'_>) -> Result<(), Error> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(message.topic).payload(message.payload);
-        if let Some(key) = message.key {
-            record = record.key(key);
-        }
-        if !message.headers.is_empty() {
-            record = record.headers(kafka_headers(message.headers));
-        }
-        match self.producer.send(record) {
-            Ok(()) => {
-                self.counters.produced();
-                Ok(())
+        let hooks = &self.shared.hooks;
+        let topic = message.topic;
+        // Once spooling started, everything goes through the spool until it
+        // is empty: per-key order is kept.
+        if let Some(spool) = &hooks.spool
+            && spool.is_active()
+        {
+            match spool.append(&message, true, true) {
+                Appended::Yes => return Ok(()),
+                Appended::Refused => {
+                    hooks.counters.dropped(topic);
+                    return Err(Error::QueueFull {
+                        topic: topic.to_owned(),
+                    });
+                }
+                Appended::Inactive => {}
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                self.counters.dropped(message.topic);
-                Err(Error::QueueFull {
-                    topic: message.topic.to_owned(),
-                })
-            }
-            Err((error, _)) => Err(Error::Kafka(error)),
         }
+        // Counted before librdkafka can report its delivery.
+        hooks.counters.produced();
+        let error = match self.shared.send(&message) {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(error)) => error,
+            None => KafkaError::MessageProduction(RDKafkaErrorCode::Fatal),
+        };
+        if unavailable(&error)
+            && let Some(spool) = &hooks.spool
+            && spool.append(&message, false, false) == Appended::Yes
+        {
+            return Ok(());
+        }
+        // No live client: held for the next one, in order, within bounds.
+        let error = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Fatal) => match self.shared.hold(&message) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            },
+            _ => error,
+        };
+        hooks.counters.refused(topic);
+        let topic = topic.to_owned();
+        Err(match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::QueueFull) => Error::QueueFull { topic },
+            Some(RDKafkaErrorCode::Fatal) => Error::ProducerUnavailable { topic },
+            _ => Error::Kafka(error),
+        })
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        match self.producer.flush(timeout) {
-            Ok(()) => Ok(()),
-            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
-                Err(Error::FlushTimeout {
-                    timeout,
-                    pending: self.queued() as usize,
-                })
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stats = self.counters().snapshot();
+            if stats.queued == 0 {
+                return Ok(());
             }
-            Err(error) => Err(Error::Kafka(error)),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::FlushTimeout {
+                    timeout,
+                    pending: stats.queued as usize,
+                });
+            }
+            let step = left.min(Duration::from_millis(50));
+            match self.shared.client() {
+                // librdkafka's own queue is empty; delivery reports or the
+                // spool are still on their way.
+                Some(client) if stats.spooled == 0 && client.producer.in_flight_count() > 0 => {
+                    let _ = client.producer.flush(step);
+                }
+                _ => std::thread::sleep(step.min(Duration::from_millis(2))),
+            }
         }
     }
 
-    fn stats(&self) -> Stats {
-        self.counters.snapshot(self.queued())
+    fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        self.close(Instant::now() + timeout)
     }
-}
 
-/// A message's headers as librdkafka takes them.
-fn kafka_headers(headers: &[(&str, &[u8])]) -> OwnedHeaders {
-    headers.iter().fold(
-        OwnedHeaders::new_with_capacity(headers.len()),
-        |all, (key, value)| {
-            all.insert(Header {
-                key,
-                value: Some(*value),
-            })
-        },
-    )
+    fn stats(&self) -> Stats {
+        self.counters().snapshot()
+    }
 }

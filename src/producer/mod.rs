@@ -1,9 +1,14 @@
 //! Where messages go: the [`Producer`] trait, the Kafka implementation, and
 //! delivery accounting.
 
+mod client;
 mod kafka;
+mod owned;
 mod patch;
+mod spool;
+mod stall;
 mod stats;
+mod supervisor;
 
 use std::time::Duration;
 
@@ -54,7 +59,7 @@ pub struct Message<'a> {
 ///         Ok(())
 ///     }
 ///     fn stats(&self) -> Stats {
-///         self.0.snapshot(0)
+///         self.0.snapshot()
 ///     }
 /// }
 ///
@@ -73,4 +78,12 @@ pub trait Producer: Send + Sync + 'static {
 
     /// A snapshot of the delivery counters.
     fn stats(&self) -> Stats;
+
+    /// Flushes for at most `timeout`, then lets go of what is left, so that
+    /// the whole shutdown, dropping the producer included, takes at most
+    /// `timeout`. [`KafkaProducer`] moves what is still queued to its spool
+    /// (or counts it as failed). By default, a [`flush`](Producer::flush).
+    fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        self.flush(timeout)
+    }
 }

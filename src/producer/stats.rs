@@ -1,30 +1,42 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 /// A snapshot of what happened to the messages handed to a producer.
 ///
-/// Every message is accounted for:
-/// `produced == delivered + failed + dropped + queued`; once a flush has
-/// succeeded, `queued` is 0.
+/// Every message is accounted for, in every snapshot, also while other
+/// threads send: `produced == delivered + failed + dropped + queued`. Once a
+/// flush has succeeded, `queued` is 0 (unless the spool holds messages for a
+/// broker that is still unreachable).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Messages handed to the producer.
+    /// Messages handed to the producer (with a spool: also the messages a
+    /// previous process left in it, counted when they are found at start).
     pub produced: u64,
     /// Messages the broker acknowledged.
     pub delivered: u64,
-    /// Messages that could not be delivered (after the producer's retries).
+    /// Messages that could not be delivered (after the producer's retries,
+    /// or lost with a producer that librdkafka declared dead).
     pub failed: u64,
-    /// Messages refused because the queue was full.
+    /// Messages refused: the queue was full (and the spool too, or there is
+    /// none), the producer was being replaced, or librdkafka refused them.
     pub dropped: u64,
-    /// Messages waiting in the queue or in flight right now.
+    /// Messages not yet delivered or failed: in librdkafka's queue, in
+    /// flight, or in the spool (`spooled` of them).
     pub queued: u64,
     /// Records the [sampling policy](crate::Sampling) left out: never
     /// produced, so outside the identity above.
     pub sampled_out: u64,
+    /// Of the `queued` messages, those waiting in the disk spool.
+    pub spooled: u64,
+    /// The bytes of the spool's segment files on disk.
+    pub spool_bytes: u64,
+    /// Bytes of spool files skipped because they were torn or corrupt (a
+    /// crash during a write, a damaged disk); their messages are lost.
+    pub spool_skipped_bytes: u64,
     /// The last delivery error per topic.
     pub last_errors: BTreeMap<String, String>,
 }
@@ -35,16 +47,25 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Delivery counters shared between a producer and its delivery callbacks.
 ///
 /// Producer implementations count with it so that [`Stats`] mean the same
-/// for every producer. With the `metrics` feature, every count also goes to
-/// the `metrics` facade: the counters
-/// `relayer_messages_{produced,delivered,failed,dropped}_total` and the gauge
-/// `relayer_queue_depth` (messages produced and not yet delivered or failed).
+/// for every producer. `queued` is derived from the other counters, so the
+/// identity of [`Stats`] holds in every [`snapshot`](Self::snapshot) by
+/// construction: a message is counted as produced before it can be counted
+/// as delivered, failed or dropped, and a snapshot reads those before it
+/// reads `produced`, so `queued` is never negative. Counting takes no lock:
+/// request threads and librdkafka's callbacks never wait for each other. With the
+/// `metrics` feature, every count also goes to the `metrics` facade: the
+/// counters `relayer_messages_{produced,delivered,failed,dropped}_total`
+/// and the gauges `relayer_queue_depth` (messages produced and not yet
+/// delivered or failed), `relayer_spool_depth` and `relayer_spool_bytes`.
 #[derive(Debug, Default)]
 pub struct DeliveryCounters {
     produced: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    spooled: AtomicU64,
+    spool_bytes: AtomicU64,
+    spool_skipped_bytes: AtomicU64,
     last_errors: Mutex<BTreeMap<String, String>>,
     warned: Mutex<Option<Instant>>,
 }
@@ -52,20 +73,17 @@ pub struct DeliveryCounters {
 impl DeliveryCounters {
     /// A message was accepted into the queue.
     pub fn produced(&self) {
-        self.count_produced();
+        self.produced.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
-        metrics::gauge!("relayer_queue_depth").increment(1.0);
-    }
-
-    fn count_produced(&self) {
-        self.produced.fetch_add(1, Relaxed);
-        #[cfg(feature = "metrics")]
-        metrics::counter!("relayer_messages_produced_total").increment(1);
+        {
+            metrics::counter!("relayer_messages_produced_total").increment(1);
+            metrics::gauge!("relayer_queue_depth").increment(1.0);
+        }
     }
 
     /// A message was acknowledged by the broker.
     pub fn delivered(&self) {
-        self.delivered.fetch_add(1, Relaxed);
+        self.delivered.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_delivered_total").increment(1);
@@ -73,19 +91,27 @@ impl DeliveryCounters {
         }
     }
 
-    /// A message to `topic` was refused because the queue was full (it
-    /// counts as produced and dropped).
+    /// A message to `topic` was refused (it counts as produced and dropped).
     pub fn dropped(&self, topic: &str) {
-        self.count_produced();
-        let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
+        self.produced();
+        self.refused(topic);
+    }
+
+    /// A message counted as [`produced`](Self::produced) was refused after
+    /// all: it counts as dropped.
+    pub(crate) fn refused(&self, topic: &str) {
+        let dropped = self.dropped.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
-        metrics::counter!("relayer_messages_dropped_total").increment(1);
-        self.warn(|| tracing::warn!(target: "relayer", topic, dropped, "producer queue full, message dropped"));
+        {
+            metrics::counter!("relayer_messages_dropped_total").increment(1);
+            metrics::gauge!("relayer_queue_depth").decrement(1.0);
+        }
+        self.warn(|| tracing::warn!(target: "relayer", topic, dropped, "message dropped: queue full or producer unavailable"));
     }
 
     /// A message to `topic` could not be delivered.
     pub fn failed(&self, topic: &str, error: &dyn Display) {
-        let failed = self.failed.fetch_add(1, Relaxed) + 1;
+        let failed = self.failed.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
         {
             metrics::counter!("relayer_messages_failed_total").increment(1);
@@ -99,14 +125,23 @@ impl DeliveryCounters {
         last_errors.insert(topic.to_owned(), error);
     }
 
-    /// The counters, with `queued` messages still in flight.
-    pub fn snapshot(&self, queued: u64) -> Stats {
+    /// A consistent snapshot of the counters.
+    pub fn snapshot(&self) -> Stats {
+        // Outcomes first, then `produced`: every message counted in an
+        // outcome was counted as produced before, so it is seen there too.
+        let delivered = self.delivered.load(SeqCst);
+        let failed = self.failed.load(SeqCst);
+        let dropped = self.dropped.load(SeqCst);
+        let produced = self.produced.load(SeqCst);
         Stats {
-            produced: self.produced.load(Relaxed),
-            delivered: self.delivered.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
-            queued,
+            produced,
+            delivered,
+            failed,
+            dropped,
+            queued: produced - delivered - failed - dropped,
+            spooled: self.spooled.load(SeqCst),
+            spool_bytes: self.spool_bytes.load(SeqCst),
+            spool_skipped_bytes: self.spool_skipped_bytes.load(SeqCst),
             sampled_out: 0,
             last_errors: self
                 .last_errors
@@ -114,6 +149,66 @@ impl DeliveryCounters {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
         }
+    }
+
+    /// A message went into the spool: a new one (`new`, counted as produced)
+    /// or one that was in librdkafka's queue.
+    pub(crate) fn spooled(&self, new: bool, bytes: u64) {
+        self.produced.fetch_add(u64::from(new), SeqCst);
+        self.spooled.fetch_add(1, SeqCst);
+        self.spool_bytes.fetch_add(bytes, SeqCst);
+        #[cfg(feature = "metrics")]
+        {
+            if new {
+                metrics::counter!("relayer_messages_produced_total").increment(1);
+                metrics::gauge!("relayer_queue_depth").increment(1.0);
+            }
+            metrics::gauge!("relayer_spool_depth").increment(1.0);
+            metrics::gauge!("relayer_spool_bytes").increment(bytes as f64);
+        }
+    }
+
+    /// Messages a previous process left in the spool, found at start: they
+    /// count as produced by this one.
+    pub(crate) fn recovered(&self, messages: u64, bytes: u64, skipped_bytes: u64) {
+        self.produced.fetch_add(messages, SeqCst);
+        self.spooled.fetch_add(messages, SeqCst);
+        self.spool_bytes.fetch_add(bytes, SeqCst);
+        self.spool_skipped_bytes.fetch_add(skipped_bytes, SeqCst);
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!("relayer_messages_produced_total").increment(messages);
+            metrics::gauge!("relayer_queue_depth").increment(messages as f64);
+            metrics::gauge!("relayer_spool_depth").increment(messages as f64);
+            metrics::gauge!("relayer_spool_bytes").increment(bytes as f64);
+        }
+    }
+
+    /// A message left the spool: handed to librdkafka's queue (it stays
+    /// queued), or, when `failed`, refused for good.
+    pub(crate) fn unspooled(&self, topic: &str, failed: Option<&dyn Display>) {
+        self.spooled.fetch_sub(1, SeqCst);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("relayer_spool_depth").decrement(1.0);
+        if let Some(error) = failed {
+            self.failed(topic, error);
+        }
+    }
+
+    /// The spool's files shrank (or grew) by `delta` bytes.
+    pub(crate) fn spool_bytes(&self, delta: i64) {
+        if delta >= 0 {
+            self.spool_bytes.fetch_add(delta as u64, SeqCst);
+        } else {
+            self.spool_bytes.fetch_sub(delta.unsigned_abs(), SeqCst);
+        }
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("relayer_spool_bytes").increment(delta as f64);
+    }
+
+    /// Spool bytes that could not be read back were skipped.
+    pub(crate) fn spool_skipped(&self, bytes: u64) {
+        self.spool_skipped_bytes.fetch_add(bytes, SeqCst);
     }
 
     /// Runs `warn` at most once per [`WARN_EVERY`], so an outage does not
@@ -139,12 +234,31 @@ mod tests {
         counters.delivered();
         counters.failed("orders", &"broker down");
         counters.dropped("orders");
-        let stats = counters.snapshot(0);
+        let stats = counters.snapshot();
         assert_eq!(
             (stats.produced, stats.delivered, stats.failed, stats.dropped),
             (3, 1, 1, 1),
             "a dropped message counts as produced"
         );
+        assert_eq!(stats.queued, 0);
         assert_eq!(stats.last_errors["orders"], "broker down");
+    }
+
+    #[test]
+    fn spooled_messages_are_queued_until_they_leave() {
+        let counters = DeliveryCounters::default();
+        counters.recovered(2, 200, 7);
+        counters.spooled(true, 100);
+        let stats = counters.snapshot();
+        assert_eq!((stats.produced, stats.queued, stats.spooled), (3, 3, 3));
+        assert_eq!((stats.spool_bytes, stats.spool_skipped_bytes), (300, 7));
+        counters.unspooled("orders", None);
+        counters.delivered();
+        counters.unspooled("orders", Some(&"too large"));
+        let stats = counters.snapshot();
+        assert_eq!(
+            (stats.delivered, stats.failed, stats.queued, stats.spooled),
+            (1, 1, 1, 1)
+        );
     }
 }

@@ -59,6 +59,6 @@ impl Producer for Discard {
     }
 
     fn stats(&self) -> Stats {
-        self.0.snapshot(0)
+        self.0.snapshot()
     }
 }

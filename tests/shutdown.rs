@@ -1,0 +1,143 @@
+//! `Relayer::shutdown(timeout)` and dropping the relayer together take at
+//! most `timeout`, also with the broker down: a process has a termination
+//! grace period. What is not delivered by then is spooled, or failed.
+
+use std::time::{Duration, Instant};
+
+use relayer::Relayer;
+use relayer_test::EmbeddedBroker;
+
+const MESSAGES: u64 = 10_000;
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Queues `MESSAGES` for a broker that is down, then shuts down and drops
+/// the relayer; returns the final stats and how long it all took.
+fn shut_down_with_the_broker_down(
+    broker: &EmbeddedBroker,
+    builder: relayer::Builder,
+) -> (relayer::producer::Stats, Duration) {
+    let relayer = builder.brokers(broker.bootstrap_servers()).build().unwrap();
+    relayer.emit("order", "warm-up", &0).unwrap();
+    relayer.flush(Duration::from_secs(30)).unwrap();
+    broker.down().unwrap();
+    for n in 0..MESSAGES {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    let started = Instant::now();
+    let stats = relayer.shutdown(GRACE);
+    drop(relayer);
+    (stats, started.elapsed())
+}
+
+#[test]
+fn without_a_spool_the_undelivered_fail_within_the_timeout() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let (stats, took) = shut_down_with_the_broker_down(&broker, Relayer::builder("logging"));
+    println!("shutdown without a spool: {took:?}, {stats:?}");
+    assert!(took <= GRACE, "took {took:?} for {GRACE:?}");
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.queued),
+        (1, MESSAGES, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn with_a_spool_the_undelivered_are_spooled_within_the_timeout_and_sent_at_next_start() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let builder = Relayer::builder("logging").spool(dir.path(), 1 << 30);
+    let (stats, took) = shut_down_with_the_broker_down(&broker, builder);
+    println!("shutdown with a spool: {took:?}, {stats:?}");
+    assert!(took <= GRACE, "took {took:?} for {GRACE:?}");
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.queued, stats.spooled),
+        (1, 0, MESSAGES, MESSAGES),
+        "{stats:?}"
+    );
+
+    broker.up().unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .spool(dir.path(), 1 << 30)
+        .build()
+        .unwrap();
+    relayer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(relayer.stats().delivered, MESSAGES);
+    let received = broker
+        .consumer()
+        .unwrap()
+        .read("order", 1 + MESSAGES as usize, Duration::from_secs(60))
+        .unwrap();
+    let payloads: Vec<u64> = received[1..]
+        .iter()
+        .map(|m| m.json()["payload"].as_u64().unwrap())
+        .collect();
+    assert_eq!(payloads, (0..MESSAGES).collect::<Vec<_>>(), "all, in order");
+}
+
+#[test]
+fn a_shutdown_during_replay_sends_nothing_twice_at_next_start() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        Relayer::builder("logging")
+            .brokers(broker.bootstrap_servers())
+            .option("queue.buffering.max.messages", "500")
+            .spool(dir.path(), 1 << 30)
+            .build()
+            .unwrap()
+    };
+    let relayer = build();
+    broker.down().unwrap();
+    for n in 0..MESSAGES {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    // The broker is back but slow: the spool is being replayed into
+    // librdkafka's queue when the shutdown comes.
+    broker.set_latency(Duration::from_millis(500)).unwrap();
+    broker.up().unwrap();
+    let spooled = relayer.stats().spooled;
+    while relayer.stats().spooled == spooled {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = relayer.shutdown(Duration::from_millis(300));
+    drop(relayer);
+    println!("shutdown during replay: {stats:?}");
+
+    broker.set_latency(Duration::ZERO).unwrap();
+    let relayer = build();
+    relayer.flush(Duration::from_secs(60)).unwrap();
+    let after = relayer.stats();
+    // In flight at the shutdown: failed, delivered or not; the rest once.
+    let expected = stats.delivered + after.delivered;
+    assert_eq!(
+        expected + stats.failed,
+        MESSAGES,
+        "{stats:?} then {after:?}"
+    );
+    let consumer = broker.consumer().unwrap();
+    let received = consumer
+        .read("order", expected as usize, Duration::from_secs(60))
+        .unwrap();
+    let mut payloads: Vec<u64> = received
+        .iter()
+        .map(|m| m.json()["payload"].as_u64().unwrap())
+        .collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    assert_eq!(payloads.len() as u64, expected, "no duplicates");
+    match consumer.read(
+        "order",
+        (expected + stats.failed) as usize + 1,
+        Duration::from_secs(3),
+    ) {
+        Err(relayer_test::ReadError::Timeout { got, .. }) => {
+            assert!(got as u64 <= expected + stats.failed, "{got}")
+        }
+        other => panic!("more than was sent: {other:?}"),
+    }
+}

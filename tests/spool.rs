@@ -1,0 +1,316 @@
+//! The disk spool on the embedded broker: an outage at full speed loses
+//! nothing, the size cap drops and counts, a crashed process's spool is
+//! sent at the next start, and torn or corrupt records are skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use relayer::producer::Stats;
+use relayer::record::{Outcome, RpcDetails};
+use relayer::{Relayer, Scope};
+use relayer_test::{EmbeddedBroker, ReadError};
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A relayer with a spool in `dir` and a small in-memory queue, so that the
+/// spool is used at once.
+fn spooled_relayer(broker: &str, dir: &Path, max_bytes: u64) -> Relayer {
+    Relayer::builder("logging")
+        .brokers(broker)
+        .option("queue.buffering.max.messages", "1000")
+        .spool(dir, max_bytes)
+        .build()
+        .unwrap()
+}
+
+fn assert_identity(stats: &Stats) {
+    assert_eq!(
+        stats.produced,
+        stats.delivered + stats.failed + stats.dropped + stats.queued,
+        "{stats:?}"
+    );
+}
+
+/// One request of worker `worker`: a keyed event numbered `n`, and the
+/// request's record.
+fn request(relayer: &Relayer, worker: usize, n: u64) {
+    let scope = Scope::new(relayer, Some(format!("{worker}-{n}")));
+    scope
+        .relayer()
+        .emit_with_key(
+            "order",
+            "created",
+            &json!({"n": n}),
+            format!("worker-{worker}").as_str(),
+        )
+        .unwrap();
+    scope.finish(Outcome::Ok, RpcDetails::default());
+}
+
+#[test]
+fn an_outage_at_full_speed_loses_nothing_and_keeps_order_per_key() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 4).unwrap();
+    broker.create_topic("logging", 4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), dir.path(), 1 << 30);
+    request(&relayer, 99, 0);
+    relayer.flush(TIMEOUT).unwrap();
+
+    const WORKERS: usize = 4;
+    const REQUESTS: u64 = 5_000;
+    broker.down().unwrap();
+    let down_at = Instant::now();
+    std::thread::scope(|threads| {
+        for worker in 0..WORKERS {
+            let relayer = &relayer;
+            threads.spawn(move || {
+                for n in 1..=REQUESTS {
+                    request(relayer, worker, n);
+                }
+            });
+        }
+    });
+    let sending = down_at.elapsed();
+    let during = relayer.stats();
+    assert_identity(&during);
+    assert_eq!(during.dropped, 0, "{during:?}");
+    assert!(during.spooled > 0, "{during:?}");
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(down_at.elapsed()));
+    broker.up().unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let after = relayer.stats();
+    println!(
+        "outage: {} requests in {sending:?} with the broker down; during: {during:?}; after: {after:?}",
+        WORKERS as u64 * REQUESTS
+    );
+    let total = 1 + WORKERS as u64 * REQUESTS;
+    assert_eq!(
+        (
+            after.produced,
+            after.delivered,
+            after.failed,
+            after.dropped,
+            after.queued
+        ),
+        (2 * total, 2 * total, 0, 0, 0),
+        "{after:?}"
+    );
+    assert_eq!((after.spooled, after.spool_bytes), (0, 0), "{after:?}");
+
+    let consumer = broker.consumer().unwrap();
+    let reading = Instant::now();
+    let records = consumer.read("logging", total as usize, TIMEOUT).unwrap();
+    println!("read {total} records in {:?}", reading.elapsed());
+    let ids: BTreeSet<String> = records
+        .iter()
+        .map(|r| r.json()["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len() as u64, total, "every record, once");
+    let events = consumer.read("order", total as usize, TIMEOUT).unwrap();
+    let mut last: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for event in &events {
+        let n = event.json()["payload"]["n"].as_u64().unwrap();
+        let worker = event.key_str().unwrap().trim_start_matches("worker-");
+        let request_id = format!("{worker}-{n}");
+        assert_eq!(
+            event.header("x-request-id"),
+            Some(request_id.as_str()),
+            "spooled or not, an event keeps its headers"
+        );
+        assert!(event.header("traceparent").is_some());
+        let previous = last.insert(event.key.clone().unwrap(), n);
+        assert!(
+            previous.is_none_or(|p| p < n),
+            "order per key: {previous:?} then {n}"
+        );
+    }
+    assert_eq!(last.len(), WORKERS + 1);
+    match consumer.read("order", total as usize + 1, Duration::from_secs(2)) {
+        Err(ReadError::Timeout { .. }) => {}
+        other => panic!("no duplicates expected: {other:?}"),
+    }
+}
+
+#[test]
+fn past_the_size_cap_messages_are_dropped_and_counted() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 256 * 1024;
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), dir.path(), cap);
+    broker.down().unwrap();
+    let mut refused = 0;
+    for n in 0..10_000 {
+        if relayer.emit("order", "created", &n).is_err() {
+            refused += 1;
+        }
+    }
+    let stats = relayer.stats();
+    assert_identity(&stats);
+    assert_eq!(stats.dropped, refused, "{stats:?}");
+    assert!(refused > 0, "{stats:?}");
+    assert!(stats.spool_bytes <= cap, "{stats:?}");
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, stats.spool_bytes);
+
+    broker.up().unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    assert_eq!(
+        (stats.delivered, stats.queued, stats.failed),
+        (10_000 - refused, 0, 0),
+        "{stats:?}"
+    );
+    broker
+        .consumer()
+        .unwrap()
+        .read("order", stats.delivered as usize, TIMEOUT)
+        .unwrap();
+}
+
+/// The child process of the crash test: spools messages for a broker that
+/// is down, says how many, and waits to be killed.
+#[test]
+fn crash_child() {
+    let Ok(config) = std::env::var("RELAYER_SPOOL_CHILD") else {
+        return;
+    };
+    let (brokers, dir) = config.split_once(' ').unwrap();
+    let relayer = spooled_relayer(brokers, Path::new(dir), 1 << 30);
+    for n in 0..5_000 {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    println!("SPOOLED {}", relayer.stats().spooled);
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn a_spool_left_by_a_killed_process_is_sent_at_the_next_start() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    broker.down().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(
+            "RELAYER_SPOOL_CHILD",
+            format!("{} {}", broker.bootstrap_servers(), dir.path().display()),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let spooled: u64 = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| Some(line.split_once("SPOOLED ")?.1.trim().parse().unwrap()))
+        .expect("the child reports what it spooled");
+    // kill -9: no destructor, no flush.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(spooled >= 3_000, "past the in-memory queue: {spooled}");
+
+    broker.up().unwrap();
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), dir.path(), 1 << 30);
+    let found = relayer.stats();
+    assert_eq!(found.produced, spooled, "counted at start: {found:?}");
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    assert_eq!(stats.delivered, spooled, "{stats:?}");
+    // The messages past the in-memory queue, in order.
+    let received = broker
+        .consumer()
+        .unwrap()
+        .read("order", spooled as usize, TIMEOUT)
+        .unwrap();
+    let payloads: Vec<u64> = received
+        .iter()
+        .map(|m| m.json()["payload"].as_u64().unwrap())
+        .collect();
+    assert_eq!(payloads, (5_000 - spooled..5_000).collect::<Vec<_>>());
+}
+
+/// Spools `count` messages for a broker that is down and shuts down: they
+/// are all in the spool's files.
+fn spool_for_later(broker: &EmbeddedBroker, dir: &Path, count: u64) {
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), dir, 1 << 30);
+    for n in 0..count {
+        relayer.emit("order", "created", &n).unwrap();
+    }
+    let stats = relayer.shutdown(Duration::from_millis(500));
+    assert_eq!((stats.queued, stats.spooled), (count, count), "{stats:?}");
+}
+
+fn segment(dir: &Path) -> std::path::PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.pop().unwrap()
+}
+
+/// Where record `index` starts: each record is its body's length (4 bytes,
+/// little-endian), a checksum (4 bytes) and the body.
+fn record_start(bytes: &[u8], index: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..index {
+        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    at
+}
+
+#[test]
+fn a_torn_or_corrupt_spool_is_skipped_and_counted() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    broker.down().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    spool_for_later(&broker, dir.path(), 100);
+
+    // A torn last record (a crash of the machine in the middle of a
+    // write), and a flipped bit in record 60 (a damaged disk).
+    let path = segment(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let sixtieth = record_start(&bytes, 60);
+    bytes.truncate(bytes.len() - 3);
+    bytes[sixtieth + 20] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+
+    broker.up().unwrap();
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), dir.path(), 1 << 30);
+    let found = relayer.stats();
+    assert_eq!(
+        found.produced, 60,
+        "the records before the damage: {found:?}"
+    );
+    assert_eq!(
+        found.spool_skipped_bytes,
+        (bytes.len() - sixtieth) as u64,
+        "{found:?}"
+    );
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    assert_eq!((stats.delivered, stats.queued), (60, 0), "{stats:?}");
+    let received = broker
+        .consumer()
+        .unwrap()
+        .read("order", 60, TIMEOUT)
+        .unwrap();
+    let payloads: Vec<u64> = received
+        .iter()
+        .map(|m| m.json()["payload"].as_u64().unwrap())
+        .collect();
+    assert_eq!(payloads, (0..60).collect::<Vec<_>>());
+    relayer.emit("order", "created", &"after").unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+}
