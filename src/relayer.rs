@@ -116,7 +116,7 @@ impl Relayer {
     fn scope(&self) -> Option<Cow<'_, Arc<ScopeState>>> {
         match &self.scope {
             Some(scope) => Some(Cow::Borrowed(scope)),
-            None => Relayer::current_scope_of(&self.shared).map(Cow::Owned),
+            None => Self::current_scope_of(&self.shared).map(Cow::Owned),
         }
     }
 
