@@ -422,3 +422,23 @@ impl Producer for KafkaProducer {
         self.counters().client_id()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_client_not_its_configuration() {
+        let producer = KafkaProducer::new(
+            ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:9")
+                .set("client.id", "billing")
+                .set("sasl.password", "hunter2"),
+        )
+        .unwrap();
+        let debug = format!("{producer:?}");
+        assert!(debug.contains(r#"client_id: "billing""#), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("127.0.0.1"), "{debug}");
+    }
+}
