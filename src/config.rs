@@ -283,6 +283,8 @@ impl Builder {
             },
         };
         let source = self.source.unwrap_or_else(|| logging_topic.clone());
+        #[cfg(feature = "metrics")]
+        let sampled_out_total = producer::sampled_out_counter(producer.client_id());
         Ok(Relayer::from_shared(Shared {
             topics,
             logging_topic,
@@ -296,6 +298,8 @@ impl Builder {
             sampling: self.sampling,
             kafka_headers: self.kafka_headers,
             sampled_out: Default::default(),
+            #[cfg(feature = "metrics")]
+            sampled_out_total,
         }))
     }
 

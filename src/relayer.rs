@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     pub(crate) sampling: Option<Sampling>,
     /// Records the sampling policy left out.
     pub(crate) sampled_out: AtomicU64,
+    /// Their counter in the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) sampled_out_total: metrics::Counter,
     /// Whether events emitted in a scope carry `x-request-id` and
     /// `traceparent` headers.
     pub(crate) kafka_headers: bool,
@@ -113,7 +116,7 @@ impl Relayer {
     fn scope(&self) -> Option<Cow<'_, Arc<ScopeState>>> {
         match &self.scope {
             Some(scope) => Some(Cow::Borrowed(scope)),
-            None => Relayer::current_scope_of(&self.shared).map(Cow::Owned),
+            None => Self::current_scope_of(&self.shared).map(Cow::Owned),
         }
     }
 

@@ -79,8 +79,8 @@ pin_project! {
 impl<B: Body> Kind<B> {
     fn is_end_stream(&self) -> bool {
         match self {
-            Kind::Inner { body } => body.is_end_stream(),
-            Kind::Empty => true,
+            Self::Inner { body } => body.is_end_stream(),
+            Self::Empty => true,
         }
     }
 }

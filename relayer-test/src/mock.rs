@@ -52,9 +52,23 @@ struct State {
 }
 
 impl MockProducer {
-    /// An empty mock.
+    /// An empty mock. With the `metrics` feature of `relayer`, its metrics
+    /// are labelled `client_id="relayer"`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty mock whose metrics are labelled `client_id` = `client_id`
+    /// (see [`DeliveryCounters::new`]), to tell two relayers of a test
+    /// apart.
+    pub fn with_client_id(client_id: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                counters: DeliveryCounters::new(client_id),
+                sent: Notify::new(),
+            }),
+        }
     }
 
     /// The messages sent to `topic` (full name, prefix and suffix included),
@@ -214,6 +228,10 @@ impl Producer for MockProducer {
 
     fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+
+    fn client_id(&self) -> &str {
+        self.inner.counters.client_id()
     }
 }
 

@@ -161,7 +161,7 @@ impl Relayer {
     pub async fn handle_message<M, F, T, E>(
         &self,
         message: &M,
-        handler: impl FnOnce(Relayer) -> F,
+        handler: impl FnOnce(Self) -> F,
     ) -> Result<T, E>
     where
         M: KafkaMessage,

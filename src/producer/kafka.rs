@@ -1,3 +1,4 @@
+use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -43,6 +44,10 @@ use crate::Error;
 /// let relayer = Relayer::builder("logging").producer(producer).build()?;
 /// # Ok::<(), relayer::Error>(())
 /// ```
+///
+/// With the `metrics` feature, its metrics are labelled with its
+/// `client.id` (`"relayer"` by [default](crate::KAFKA_DEFAULTS)): give two
+/// producers of one process different ids to tell them apart.
 pub struct KafkaProducer {
     shared: Arc<Shared>,
     signals: Sender<Signal>,
@@ -63,6 +68,9 @@ pub(super) struct Shared {
 /// Statistics every second: how a stalled client is recognised (also for a
 /// custom configuration that does not start from `KAFKA_DEFAULTS`).
 const STATISTICS_INTERVAL_MS: &str = "1000";
+
+/// librdkafka's default `client.id`.
+const LIBRDKAFKA_CLIENT_ID: &str = "rdkafka";
 
 /// librdkafka's default `queue.buffering.max.messages`.
 const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
@@ -89,7 +97,9 @@ impl KafkaProducer {
     }
 
     fn create(config: &ClientConfig, spool: Option<(&Path, u64)>) -> Result<Self, Error> {
-        let counters = Arc::new(DeliveryCounters::default());
+        // Labels the metrics: librdkafka's default when it is not set.
+        let client_id = config.get("client.id").unwrap_or(LIBRDKAFKA_CLIENT_ID);
+        let counters = Arc::new(DeliveryCounters::new(client_id));
         let spool = spool
             .map(|(dir, max_bytes)| Spool::open(dir, max_bytes, counters.clone()))
             .transpose()
@@ -196,6 +206,23 @@ impl KafkaProducer {
             spool.stop();
         }
         flushed
+    }
+}
+
+/// Shows the client id, the live client's generation and the counts; not
+/// the configuration, which may hold secrets.
+impl fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaProducer")
+            .field("client_id", &self.counters().client_id())
+            .field(
+                "generation",
+                &self.shared.client().map(|client| client.generation),
+            )
+            .field("spool", &self.shared.hooks.spool.is_some())
+            .field("closed", &self.closed.load(Ordering::Acquire))
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -389,5 +416,29 @@ impl Producer for KafkaProducer {
 
     fn stats(&self) -> Stats {
         self.counters().snapshot()
+    }
+
+    fn client_id(&self) -> &str {
+        self.counters().client_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_client_not_its_configuration() {
+        let producer = KafkaProducer::new(
+            ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:9")
+                .set("client.id", "billing")
+                .set("sasl.password", "hunter2"),
+        )
+        .unwrap();
+        let debug = format!("{producer:?}");
+        assert!(debug.contains(r#"client_id: "billing""#), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("127.0.0.1"), "{debug}");
     }
 }

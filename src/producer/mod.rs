@@ -3,6 +3,8 @@
 
 mod client;
 mod kafka;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod owned;
 mod patch;
 mod spool;
@@ -13,6 +15,8 @@ mod supervisor;
 use std::time::Duration;
 
 pub use kafka::KafkaProducer;
+#[cfg(feature = "metrics")]
+pub(crate) use metrics::sampled_out as sampled_out_counter;
 #[doc(hidden)]
 pub use patch::patch_thread;
 pub(crate) use patch::patched;
@@ -78,6 +82,14 @@ pub trait Producer: Send + Sync + 'static {
 
     /// A snapshot of the delivery counters.
     fn stats(&self) -> Stats;
+
+    /// The `client_id` label of this producer's metrics (with the `metrics`
+    /// feature), also put on the relayer's own: the one its
+    /// [`DeliveryCounters`] were [created](DeliveryCounters::new) with.
+    /// By default `"relayer"`, the label of [`DeliveryCounters::default`].
+    fn client_id(&self) -> &str {
+        stats::DEFAULT_CLIENT_ID
+    }
 
     /// Flushes for at most `timeout`, then lets go of what is left, so that
     /// the whole shutdown, dropping the producer included, takes at most

@@ -4,6 +4,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "metrics")]
+use super::metrics::Metrics;
+
 /// A snapshot of what happened to the messages handed to a producer.
 ///
 /// Every message is accounted for, in every snapshot, also while other
@@ -52,13 +55,19 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// construction: a message is counted as produced before it can be counted
 /// as delivered, failed or dropped, and a snapshot reads those before it
 /// reads `produced`, so `queued` is never negative. Counting takes no lock:
-/// request threads and librdkafka's callbacks never wait for each other. With the
-/// `metrics` feature, every count also goes to the `metrics` facade: the
-/// counters `relayer_messages_{produced,delivered,failed,dropped}_total`
-/// and the gauges `relayer_queue_depth` (messages produced and not yet
-/// delivered or failed), `relayer_spool_depth` and `relayer_spool_bytes`.
-#[derive(Debug, Default)]
+/// request threads and librdkafka's callbacks never wait for each other.
+///
+/// With the `metrics` feature, every count also goes to the `metrics`
+/// facade, labelled `client_id` (see [`new`](Self::new)): the counters
+/// `relayer_messages_{produced,delivered}_total`, the counters
+/// `relayer_messages_{failed,dropped}_total` with a `topic` label too, and
+/// the gauges `relayer_queue_depth` (messages produced and not yet
+/// delivered, failed or dropped: `queued`), `relayer_spool_depth` and
+/// `relayer_spool_bytes`. Their handles are registered when the counters
+/// are created: install the metrics recorder before building the relayer.
+#[derive(Debug)]
 pub struct DeliveryCounters {
+    client_id: String,
     produced: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -68,27 +77,64 @@ pub struct DeliveryCounters {
     spool_skipped_bytes: AtomicU64,
     last_errors: Mutex<BTreeMap<String, String>>,
     warned: Mutex<Option<Instant>>,
+    #[cfg(feature = "metrics")]
+    metrics: Metrics,
+}
+
+/// The label of counters created with [`DeliveryCounters::default`].
+pub(super) const DEFAULT_CLIENT_ID: &str = "relayer";
+
+/// Counters labelled `client_id="relayer"`, like a [`KafkaProducer`] with
+/// the relayer's [default configuration](crate::KAFKA_DEFAULTS).
+///
+/// [`KafkaProducer`]: super::KafkaProducer
+impl Default for DeliveryCounters {
+    fn default() -> Self {
+        Self::new(DEFAULT_CLIENT_ID)
+    }
 }
 
 impl DeliveryCounters {
+    /// Counters whose metrics are labelled `client_id` = `client_id`, so
+    /// that the metrics of two relayers in one process stay apart (with
+    /// the `metrics` feature; otherwise the label is only kept).
+    /// [`KafkaProducer`](super::KafkaProducer) takes its `client.id`;
+    /// [`default`](Self::default) is `"relayer"`.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        let client_id = client_id.into();
+        Self {
+            #[cfg(feature = "metrics")]
+            metrics: Metrics::new(&client_id),
+            client_id,
+            produced: AtomicU64::default(),
+            delivered: AtomicU64::default(),
+            failed: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            spooled: AtomicU64::default(),
+            spool_bytes: AtomicU64::default(),
+            spool_skipped_bytes: AtomicU64::default(),
+            last_errors: Mutex::default(),
+            warned: Mutex::default(),
+        }
+    }
+
+    /// The `client_id` label of these counters' metrics.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// A message was accepted into the queue.
     pub fn produced(&self) {
         self.produced.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
-        {
-            metrics::counter!("relayer_messages_produced_total").increment(1);
-            metrics::gauge!("relayer_queue_depth").increment(1.0);
-        }
+        self.metrics.produced(1);
     }
 
     /// A message was acknowledged by the broker.
     pub fn delivered(&self) {
         self.delivered.fetch_add(1, SeqCst);
         #[cfg(feature = "metrics")]
-        {
-            metrics::counter!("relayer_messages_delivered_total").increment(1);
-            metrics::gauge!("relayer_queue_depth").decrement(1.0);
-        }
+        self.metrics.delivered();
     }
 
     /// A message to `topic` was refused (it counts as produced and dropped).
@@ -102,10 +148,7 @@ impl DeliveryCounters {
     pub(crate) fn refused(&self, topic: &str) {
         let dropped = self.dropped.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
-        {
-            metrics::counter!("relayer_messages_dropped_total").increment(1);
-            metrics::gauge!("relayer_queue_depth").decrement(1.0);
-        }
+        self.metrics.dropped(topic);
         self.warn(|| tracing::warn!(target: "relayer", topic, dropped, "message dropped: queue full or producer unavailable"));
     }
 
@@ -113,10 +156,7 @@ impl DeliveryCounters {
     pub fn failed(&self, topic: &str, error: &dyn Display) {
         let failed = self.failed.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
-        {
-            metrics::counter!("relayer_messages_failed_total").increment(1);
-            metrics::gauge!("relayer_queue_depth").decrement(1.0);
-        }
+        self.metrics.failed(topic);
         let error = error.to_string();
         self.warn(
             || tracing::warn!(target: "relayer", topic, error, failed, "message delivery failed"),
@@ -160,11 +200,9 @@ impl DeliveryCounters {
         #[cfg(feature = "metrics")]
         {
             if new {
-                metrics::counter!("relayer_messages_produced_total").increment(1);
-                metrics::gauge!("relayer_queue_depth").increment(1.0);
+                self.metrics.produced(1);
             }
-            metrics::gauge!("relayer_spool_depth").increment(1.0);
-            metrics::gauge!("relayer_spool_bytes").increment(bytes as f64);
+            self.metrics.spooled(1, bytes);
         }
     }
 
@@ -177,10 +215,8 @@ impl DeliveryCounters {
         self.spool_skipped_bytes.fetch_add(skipped_bytes, SeqCst);
         #[cfg(feature = "metrics")]
         {
-            metrics::counter!("relayer_messages_produced_total").increment(messages);
-            metrics::gauge!("relayer_queue_depth").increment(messages as f64);
-            metrics::gauge!("relayer_spool_depth").increment(messages as f64);
-            metrics::gauge!("relayer_spool_bytes").increment(bytes as f64);
+            self.metrics.produced(messages);
+            self.metrics.spooled(messages, bytes);
         }
     }
 
@@ -189,7 +225,7 @@ impl DeliveryCounters {
     pub(crate) fn unspooled(&self, topic: &str, failed: Option<&dyn Display>) {
         self.spooled.fetch_sub(1, SeqCst);
         #[cfg(feature = "metrics")]
-        metrics::gauge!("relayer_spool_depth").decrement(1.0);
+        self.metrics.unspooled();
         if let Some(error) = failed {
             self.failed(topic, error);
         }
@@ -203,7 +239,7 @@ impl DeliveryCounters {
             self.spool_bytes.fetch_sub(delta.unsigned_abs(), SeqCst);
         }
         #[cfg(feature = "metrics")]
-        metrics::gauge!("relayer_spool_bytes").increment(delta as f64);
+        self.metrics.spool_bytes(delta);
     }
 
     /// Spool bytes that could not be read back were skipped.

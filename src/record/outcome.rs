@@ -29,9 +29,9 @@ impl Outcome {
     /// is dropping it, else `cancelled` (its future was dropped).
     pub fn of_unfinished() -> Self {
         if std::thread::panicking() {
-            Outcome::Panicked
+            Self::Panicked
         } else {
-            Outcome::Cancelled
+            Self::Cancelled
         }
     }
 

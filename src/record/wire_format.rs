@@ -45,8 +45,8 @@ impl WireFormat {
     /// A record's `date` in this form.
     pub fn date(self, at: Timestamp) -> RecordDate {
         match self {
-            WireFormat::Standard => RecordDate::Utc(at),
-            WireFormat::Python1 => RecordDate::Naive(at),
+            Self::Standard => RecordDate::Utc(at),
+            Self::Python1 => RecordDate::Naive(at),
         }
     }
 
@@ -60,8 +60,8 @@ impl WireFormat {
     /// ```
     pub fn milliseconds(self, ms: f64) -> f64 {
         match self {
-            WireFormat::Standard => ms,
-            WireFormat::Python1 => (ms * 1000.0).round() / 1000.0,
+            Self::Standard => ms,
+            Self::Python1 => (ms * 1000.0).round() / 1000.0,
         }
     }
 
@@ -74,8 +74,8 @@ impl WireFormat {
     /// ```
     pub fn service(self, service: &str) -> std::borrow::Cow<'_, str> {
         match self {
-            WireFormat::Standard => service.into(),
-            WireFormat::Python1 => service.replace("::", ".").into(),
+            Self::Standard => service.into(),
+            Self::Python1 => service.replace("::", ".").into(),
         }
     }
 }
@@ -105,8 +105,8 @@ pub enum RecordDate {
 impl serde::Serialize for RecordDate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            RecordDate::Utc(at) => at.serialize(serializer),
-            RecordDate::Naive(at) => serializer.collect_str(&at.naive()),
+            Self::Utc(at) => at.serialize(serializer),
+            Self::Naive(at) => serializer.collect_str(&at.naive()),
         }
     }
 }

@@ -22,6 +22,8 @@ pub(super) fn relayer() -> &'static Relayer {
             source: "logging".to_owned(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             producer: Arc::new(Discard::default()),
+            #[cfg(feature = "metrics")]
+            sampled_out_total: crate::producer::sampled_out_counter("relayer"),
             record_warnings: Default::default(),
             fields: Vec::new(),
             sampling: None,

@@ -202,7 +202,7 @@ impl Scope {
             if !sampling.keeps(&ending) {
                 shared.sampled_out.fetch_add(1, Relaxed);
                 #[cfg(feature = "metrics")]
-                metrics::counter!("relayer_records_sampled_out_total").increment(1);
+                shared.sampled_out_total.increment(1);
                 return;
             }
         }
