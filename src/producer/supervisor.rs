@@ -24,9 +24,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A client that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-/// How long the old client gets to hand back its purged queue before the
-/// new one starts, and then to settle what it has in flight.
-const PURGED: Duration = Duration::from_millis(100);
+/// How long the old client gets to hand back its purged queue and settle
+/// what it has in flight before the new one starts: messages it hands back
+/// later would go out after newer ones.
 const SETTLE: Duration = Duration::from_secs(1);
 
 pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
@@ -58,12 +58,14 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         }
         // Messages never sent come back through the delivery callback
         // (spooled, or held for the new client); librdkafka purged the
-        // queue of a fatal client itself. Give the callbacks a moment.
+        // queue of a fatal client itself. All of them must be back before
+        // the new client sends anything, to keep their order: `flush`
+        // returns once every delivery report has been served.
         if fatal.is_none() {
             old.producer
                 .purge(PurgeConfig::default().queue().inflight());
         }
-        let _ = old.producer.flush(PURGED);
+        let _ = old.producer.flush(SETTLE);
         let new = loop {
             generation += 1;
             match Client::new(&shared.config, shared.hooks.clone(), generation) {
@@ -80,8 +82,8 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         // Held messages go first, so that they keep their order.
         shared.install(Arc::new(new));
         replaced_at = Some(Instant::now());
-        // What is still in flight gets its acknowledgement or fails with
-        // the old client (counted); late purged messages follow.
+        // What is still in flight past the wait gets its acknowledgement or
+        // fails with the old client (counted).
         let _ = old.producer.flush(SETTLE);
         drop(old);
         shared.resend_held();
