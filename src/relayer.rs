@@ -13,7 +13,7 @@ use crate::config::Builder;
 use crate::key::PartitionKey;
 use crate::producer::{Message, Producer, Stats};
 use crate::rate_limit::RateLimited;
-use crate::record::{Event, Line, LogLine, Timestamp, WireFormat};
+use crate::record::{Event, Line, LogLine, Timestamp, WireFormat, with_json};
 use crate::sampling::Sampling;
 use crate::scope::ScopeState;
 use crate::topic::TopicNames;
@@ -173,18 +173,20 @@ impl Relayer {
     /// Outside a request there is no record: the line is only reported
     /// through `tracing::debug!` with target `relayer`.
     pub fn log<P: Serialize + ?Sized>(&self, level: &str, payload: &P) -> Result<()> {
-        let line = to_raw_value(&LogLine {
+        let line = LogLine {
             log_level: level,
             payload,
             timestamp: Timestamp::now(),
-        })?;
-        match self.scope() {
-            Some(scope) => scope.keep(line),
-            None => {
-                tracing::debug!(target: "relayer", line = line.get(), "log line outside a request")
+        };
+        with_json(&line, |line| {
+            match self.scope() {
+                Some(scope) => scope.keep(line),
+                None => {
+                    tracing::debug!(target: "relayer", line = std::str::from_utf8(line).unwrap_or_default(), "log line outside a request")
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Sets the field `name` of the current request's record, in its
@@ -372,19 +374,21 @@ impl Relayer {
     ) -> Result<()> {
         let topic = self.shared.topics.full(event_type)?;
         let scope = self.scope();
-        let line = to_raw_value(&Event {
+        let event = Event {
             source: &self.shared.source,
             event_type,
             event_subtype,
             payload,
             timestamp: Timestamp::now(),
             request_id: scope.as_deref().map(|scope| scope.request_id()),
-        })?;
-        self.send(&topic, key, line.get().as_bytes())?;
-        if let Some(scope) = scope {
-            scope.keep(line);
-        }
-        Ok(())
+        };
+        with_json(&event, |line| {
+            self.send(&topic, key, line)?;
+            if let Some(scope) = &scope {
+                scope.keep(line);
+            }
+            Ok(())
+        })
     }
 
     fn emit_raw_message<M: Serialize + ?Sized>(
@@ -394,12 +398,13 @@ impl Relayer {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let topic = self.shared.topics.full(topic)?;
-        let line = to_raw_value(message)?;
-        self.send(&topic, key, line.get().as_bytes())?;
-        if let Some(scope) = self.scope() {
-            scope.keep(line);
-        }
-        Ok(())
+        with_json(message, |line| {
+            self.send(&topic, key, line)?;
+            if let Some(scope) = self.scope() {
+                scope.keep(line);
+            }
+            Ok(())
+        })
     }
 
     /// Checks the size, reports the message to developers, and hands it to
