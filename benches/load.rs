@@ -311,7 +311,8 @@ struct Configuration<'a> {
     relayer: Option<Relayer>,
     /// A broker to take down after the warm-up, and up at the end.
     outage: Option<&'a EmbeddedBroker>,
-    /// The broker out of process this configuration produces to.
+    /// The broker out of process this configuration produces to (for bare
+    /// axum, the broker it measures idle).
     real: Option<&'a RealBroker>,
     /// Kept alive during the run (a writer's guard, the mock's cleaner).
     _alive: Option<Box<dyn Any>>,
@@ -341,8 +342,12 @@ impl Configuration<'_> {
     }
 }
 
-fn bare(_: &Brokers) -> Option<Configuration<'_>> {
-    Some(Configuration::new("1. bare axum", (0, 1), router::<Bare>()))
+/// With a real broker, measures it too: what it spends idle.
+fn bare(brokers: &Brokers) -> Option<Configuration<'_>> {
+    Some(Configuration {
+        real: brokers.real.as_ref(),
+        ..Configuration::new("1. bare axum", (0, 1), router::<Bare>())
+    })
 }
 
 /// A relayer on the real producer, with relayer's defaults, the options in
@@ -437,6 +442,7 @@ fn line_configurations<'a>(brokers: &'a Brokers, lines: &[u64]) -> Vec<Configura
             let path = format!("/lines/{n}/42");
             let bare = Configuration {
                 path: path.clone(),
+                real: Some(broker),
                 ..Configuration::new(
                     format!("bare axum, {n} lines"),
                     (1, 2 * n),
@@ -653,7 +659,7 @@ impl<'a> Server<'a> {
 struct Row {
     name: String,
     order: (u8, u64),
-    /// On the real broker: its CPU time and bytes are measured.
+    /// With a real broker: its CPU time and bytes are measured.
     real: bool,
     /// By [`Kind`].
     measured: [Measured; 3],
@@ -953,22 +959,21 @@ fn print_lines(rows: &[Row]) {
     for kind in [Kind::Saturation, Kind::FixedRate] {
         println!("\n#### Lines per request, real broker, {kind:?}\n");
         println!(
-            "| lines | req/s | × bare | server CPU µs/req | bare | request path | librdkafka | \
-             broker CPU µs/req | bytes to broker/req | produced | delivered | failed | dropped |"
+            "| lines | req/s | × bare | server CPU µs/req (− bare) | request path | librdkafka | \
+             broker CPU µs/req (− bare) | bytes to broker/req | produced | delivered | failed | dropped |"
         );
-        println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for pair in &lines {
             let (bare, relayer) = (pair[0].at(kind), pair[1].at(kind));
             println!(
-                "| {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {}",
+                "| {} | {:.0} | {:.2} | {} | {:.1} | {:.1} | {} | {:.0} | {}",
                 pair[1].order.1 / 2,
                 relayer.throughput(),
                 relayer.throughput() / bare.throughput(),
-                relayer.server_cpu(),
-                bare.server_cpu(),
+                above(relayer.server_cpu(), bare.server_cpu()),
                 relayer.per_request(relayer.cpu.of(Who::Server)),
                 relayer.per_request(relayer.cpu.of(Who::Librdkafka)),
-                relayer.broker_cpu(),
+                above(relayer.broker_cpu(), bare.broker_cpu()),
                 relayer.wire_bytes(),
                 counts(&pair[1]),
             );
@@ -976,9 +981,13 @@ fn print_lines(rows: &[Row]) {
     }
 }
 
-/// The producer options table: configuration 6 and its variants.
+/// The producer options table: configuration 6 and its variants, against
+/// bare axum (what the other producers and the broker spend idle).
 fn print_variants(main: &[Row], variants: &[Row], load: &Load) {
     let variants: Vec<&Row> = variants.iter().filter(|row| row.order.0 == 2).collect();
+    let Some(bare) = main.iter().find(|row| row.order == (0, 1)) else {
+        return;
+    };
     if variants.is_empty() {
         return;
     }
@@ -991,28 +1000,34 @@ fn print_variants(main: &[Row], variants: &[Row], load: &Load) {
         load.connections, load.rate
     );
     println!(
-        "| options | req/s | server CPU µs/req | librdkafka | broker CPU | bytes/req | \
-         server CPU µs/req | librdkafka | broker CPU | bytes/req | dropped |"
+        "| options | req/s | × bare | server CPU µs/req (− bare) | librdkafka | broker CPU (− bare) | bytes/req | \
+         server CPU µs/req (− bare) | librdkafka | broker CPU (− bare) | bytes/req | dropped |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
-        let columns = |m: &Measured| {
+        let columns = |kind: Kind| {
+            let (m, base) = (row.at(kind), bare.at(kind));
             format!(
-                "{:.1} | {:.1} | {:.1} | {:.0}",
-                m.server_cpu(),
+                "{} | {:.1} | {} | {:.0}",
+                above(m.server_cpu(), base.server_cpu()),
                 m.per_request(m.cpu.of(Who::Librdkafka)),
-                m.broker_cpu(),
+                above(m.broker_cpu(), base.broker_cpu()),
                 m.wire_bytes()
             )
         };
-        let saturation = row.at(Kind::Saturation);
+        let saturation = row.at(Kind::Saturation).throughput();
         println!(
-            "| {} | {:.0} | {} | {} | {} |",
+            "| {} | {saturation:.0} | {:.2} | {} | {} | {} |",
             row.name,
-            saturation.throughput(),
-            columns(saturation),
-            columns(row.at(Kind::FixedRate)),
+            saturation / bare.at(Kind::Saturation).throughput(),
+            columns(Kind::Saturation),
+            columns(Kind::FixedRate),
             row.stats.as_ref().map_or(0, |s| s.dropped),
         );
     }
+}
+
+/// `value`, and in parentheses how much it is above `base`.
+fn above(value: f64, base: f64) -> String {
+    format!("{value:.1} ({:+.1})", value - base)
 }
