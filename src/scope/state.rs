@@ -162,3 +162,28 @@ impl Lines {
         self.ends.partition_point(|end| *end < budget)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_are_joined_counted_and_cut_at_line_ends() {
+        let mut lines = Lines::default();
+        assert_eq!((lines.len(), lines.bytes(), lines.within(100)), (0, 0, 0));
+        for line in [&b"{\"a\":1}"[..], b"[2]", b"\"three\""] {
+            lines.push(line);
+        }
+        assert_eq!(lines.json(), b"{\"a\":1},[2],\"three\"");
+        // Each line and a separator: 8 + 4 + 8.
+        assert_eq!(lines.bytes(), 20);
+        assert_eq!(lines.within(11), 1);
+        assert_eq!(lines.within(12), 2);
+        assert_eq!(lines.within(20), 3);
+        lines.truncate(2);
+        assert_eq!((lines.len(), lines.json()), (2, &b"{\"a\":1},[2]"[..]));
+        lines.truncate(0);
+        lines.push(b"null");
+        assert_eq!(lines.json(), b"null");
+    }
+}
