@@ -301,7 +301,10 @@ impl Head<'_> {
         serde_json::to_writer(&mut json, &record)?;
         // `lines` is the record's last field: the lines go into its `[]`,
         // copied once, not serialized again.
-        debug_assert!(json.ends_with(b"[]}"), "lines come last");
+        assert!(
+            json.ends_with(b"[]}"),
+            "`lines` is the last field of a record"
+        );
         json.truncate(json.len() - 2);
         json.extend_from_slice(lines);
         json.extend_from_slice(b"]}");
