@@ -905,6 +905,9 @@ fn print_targets(rows: &[Row]) {
     let throughput = |row: &Row| row.at(Kind::Saturation).throughput();
     let p99 = |row: &Row, kind| row.at(kind).micros(0.99);
     let Some(bare) = find(1) else { return };
+    if [2, 4, 5, 6].iter().all(|&n| find(n).is_none()) {
+        return;
+    }
     println!("\n#### Targets\n");
     if let Some(real) = find(6) {
         let ratio = throughput(real) / throughput(bare);
