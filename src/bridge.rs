@@ -295,7 +295,7 @@ where
             timestamp: Timestamp::now(),
         };
         match to_raw_value(&line) {
-            Ok(line) => scope.keep(line),
+            Ok(line) => scope.keep(line.get().as_bytes()),
             // Only a field's `Debug` or `Display` failing gets here.
             Err(error) => {
                 tracing::debug!(target: "relayer", %error, "tracing event not recorded")

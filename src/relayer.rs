@@ -13,7 +13,7 @@ use crate::config::Builder;
 use crate::key::PartitionKey;
 use crate::producer::{Message, Producer, Stats};
 use crate::rate_limit::RateLimited;
-use crate::record::{Event, Line, LogLine, Timestamp, WireFormat};
+use crate::record::{Event, Line, LogLine, Timestamp, WireFormat, with_json};
 use crate::sampling::Sampling;
 use crate::scope::ScopeState;
 use crate::topic::TopicNames;
@@ -179,18 +179,20 @@ impl Relayer {
     /// Outside a request there is no record: the line is only reported
     /// through `tracing::debug!` with target `relayer`.
     pub fn log<P: Serialize + ?Sized>(&self, level: &str, payload: &P) -> Result<()> {
-        let line = to_raw_value(&LogLine {
+        let line = LogLine {
             log_level: level,
             payload,
             timestamp: Timestamp::now(),
-        })?;
-        match self.scope() {
-            Some(scope) => scope.keep(line),
-            None => {
-                tracing::debug!(target: "relayer", line = line.get(), "log line outside a request")
+        };
+        with_json(&line, |line| {
+            match self.scope() {
+                Some(scope) => scope.keep(line),
+                None => {
+                    tracing::debug!(target: "relayer", line = std::str::from_utf8(line).unwrap_or_default(), "log line outside a request")
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Sets the field `name` of the current request's record, in its
@@ -382,19 +384,21 @@ impl Relayer {
     ) -> Result<()> {
         let topic = self.shared.topics.full(event_type)?;
         let scope = self.scope();
-        let line = to_raw_value(&Event {
+        let event = Event {
             source: &self.shared.source,
             event_type,
             event_subtype,
             payload,
             timestamp: Timestamp::now(),
             request_id: scope.as_deref().map(|scope| scope.request_id()),
-        })?;
-        self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line.get())?;
-        if let Some(scope) = scope {
-            scope.keep(line);
-        }
-        Ok(())
+        };
+        with_json(&event, |line| {
+            self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line)?;
+            if let Some(scope) = &scope {
+                scope.keep(line);
+            }
+            Ok(())
+        })
     }
 
     fn emit_raw_message<M: Serialize + ?Sized>(
@@ -404,13 +408,14 @@ impl Relayer {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let topic = self.shared.topics.full(topic)?;
-        let line = to_raw_value(message)?;
         let scope = self.scope();
-        self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line.get())?;
-        if let Some(scope) = scope {
-            scope.keep(line);
-        }
-        Ok(())
+        with_json(message, |line| {
+            self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line)?;
+            if let Some(scope) = &scope {
+                scope.keep(line);
+            }
+            Ok(())
+        })
     }
 
     /// Sends a message emitted in `scope`: with the Kafka headers that
@@ -420,17 +425,17 @@ impl Relayer {
         scope: Option<&ScopeState>,
         topic: &str,
         key: Option<&[u8]>,
-        json: &str,
+        json: &[u8],
     ) -> Result<()> {
         let Some(scope) = scope.filter(|_| self.shared.kafka_headers) else {
-            return self.send(topic, key, &[], json.as_bytes());
+            return self.send(topic, key, &[], json);
         };
         let traceparent = scope.trace().traceparent().to_string();
         let headers = [
             (trace::REQUEST_ID_HEADER, scope.request_id().as_bytes()),
             (trace::TRACEPARENT_HEADER, traceparent.as_bytes()),
         ];
-        self.send(topic, key, &headers, json.as_bytes())
+        self.send(topic, key, &headers, json)
     }
 
     /// Checks the size, reports the message to developers, and hands it to

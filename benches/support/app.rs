@@ -28,8 +28,8 @@ pub(crate) trait Telemetry: FromRequestParts<()> + Send + Sync + 'static {
 /// A small log line payload.
 #[derive(Serialize)]
 pub(crate) struct Step {
-    pub(crate) message: &'static str,
-    pub(crate) order_id: u64,
+    pub message: &'static str,
+    pub order_id: u64,
 }
 
 /// The CPU time the handler spends on its own work: `LOAD_WORK_US`
@@ -85,11 +85,27 @@ async fn slow_order<T: Telemetry>(telemetry: T, Path(id): Path<u64>) -> Json<Ord
     Json(order)
 }
 
-/// `GET /orders/{id}` and `GET /slow/{id}` (the same, then a sleep).
+/// Only log lines, `lines` of them, then the same order as response.
+async fn lines<T: Telemetry>(telemetry: T, Path((lines, id)): Path<(u64, u64)>) -> Json<Order> {
+    for line in 0..lines {
+        telemetry.log(
+            "info",
+            &Step {
+                message: "step done",
+                order_id: id + line,
+            },
+        );
+    }
+    Json(Order::new(id))
+}
+
+/// `GET /orders/{id}`, `GET /slow/{id}` (the same, then a sleep) and
+/// `GET /lines/{lines}/{id}`.
 pub(crate) fn router<T: Telemetry>() -> Router {
     Router::new()
         .route("/orders/{id}", get(order::<T>))
         .route("/slow/{id}", get(slow_order::<T>))
+        .route("/lines/{lines}/{id}", get(lines::<T>))
 }
 
 /// The ceiling: the same work, recorded nowhere.

@@ -14,14 +14,18 @@ pub(crate) enum Who {
     Server,
     /// The embedded broker (librdkafka's mock cluster thread, `rdk:mock`).
     Broker,
-    /// Everything else: librdkafka's client threads, `tracing-appender`'s
-    /// writer, the mock's cleaner, the main thread.
+    /// librdkafka's client threads (`rdk:main`, `rdk:broker…`), and the
+    /// producer's polling thread for delivery reports.
+    Librdkafka,
+    /// Everything else: `tracing-appender`'s writer, the mock's cleaner,
+    /// the main thread.
     Background,
 }
 
 impl Who {
-    pub(crate) const ALL: [Self; 4] = [
+    pub(crate) const ALL: [Self; 5] = [
         Self::Server,
+        Self::Librdkafka,
         Self::Background,
         Self::LoadGenerator,
         Self::Broker,
@@ -34,6 +38,8 @@ impl Who {
             Self::Server
         } else if thread_name == "rdk:mock" {
             Self::Broker
+        } else if thread_name.starts_with("rdk:") || thread_name == "producer pollin" {
+            Self::Librdkafka
         } else {
             Self::Background
         }
@@ -50,10 +56,10 @@ pub(crate) struct CpuSnapshot {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CpuSpent {
     /// The whole process (`getrusage(RUSAGE_SELF)`, user + system).
-    pub(crate) process: Duration,
+    pub process: Duration,
     /// By [`Who`], in the order of [`Who::ALL`] (from `/proc/self/task`;
     /// threads that ended in between are missing).
-    pub(crate) by_who: [Duration; 4],
+    pub by_who: [Duration; 5],
 }
 
 impl CpuSpent {
@@ -82,7 +88,7 @@ impl CpuSnapshot {
     /// The CPU time spent since `earlier` (threads born in between count
     /// from 0).
     pub(crate) fn since(&self, earlier: &Self) -> CpuSpent {
-        let mut by_who = [Duration::ZERO; 4];
+        let mut by_who = [Duration::ZERO; 5];
         for (tid, (name, cpu)) in &self.threads {
             let before = earlier
                 .threads
@@ -109,10 +115,8 @@ fn process_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// Each live thread's name and CPU time (user + system, in clock ticks).
+/// Each live thread's name and CPU time (user + system).
 fn thread_cpu() -> HashMap<u32, (String, Duration)> {
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     let mut threads = HashMap::new();
     let Ok(tasks) = fs::read_dir("/proc/self/task") else {
         return threads;
@@ -127,20 +131,29 @@ fn thread_cpu() -> HashMap<u32, (String, Duration)> {
         ) else {
             continue; // the thread ended meanwhile
         };
-        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap_or(0) + 2..]
-            .split(' ')
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i - 3)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let cpu = Duration::from_millis((ticks(14) + ticks(15)) * 1_000 / ticks_per_second);
-        threads.insert(tid, (name.trim().to_owned(), cpu));
+        threads.insert(tid, (name.trim().to_owned(), stat_cpu(&stat)));
     }
     threads
+}
+
+/// The user + system CPU time in a `/proc/…/stat` line (of a process: all
+/// its threads; of a thread: its own). Zero when it cannot be read.
+#[allow(dead_code)] // not every bench that includes this module reads it
+pub(crate) fn stat_cpu(stat: &str) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let Some(close) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(14) + ticks(15)) * 1_000 / ticks_per_second)
 }
 
 /// Resident memory now (`VmRSS`) and its peak so far (`VmHWM`, process-wide

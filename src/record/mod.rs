@@ -9,6 +9,7 @@ mod event;
 mod log_line;
 mod outcome;
 mod request;
+mod scratch;
 mod timestamp;
 mod wire_format;
 
@@ -16,6 +17,7 @@ pub use event::Event;
 pub use log_line::LogLine;
 pub use outcome::Outcome;
 pub use request::{HttpDetails, Record, RpcDetails};
+pub(crate) use scratch::with_json;
 pub use timestamp::Timestamp;
 pub use wire_format::{RecordDate, WireFormat};
 

@@ -53,7 +53,8 @@ pub struct Record<'a, D> {
     /// What is specific to HTTP requests or RPC calls.
     #[serde(flatten)]
     pub details: D,
-    /// Every emitted event envelope and log line, in call order.
+    /// Every emitted event envelope and log line, in call order. The last
+    /// field: a scope writes its lines into it as they were kept.
     pub lines: &'a [Line],
 }
 

@@ -40,19 +40,24 @@ impl Timestamp {
     /// allocation and no formatting machinery: every line of every request
     /// has a timestamp.
     fn write(&self, f: &mut fmt::Formatter<'_>, naive: bool) -> fmt::Result {
-        let t = &self.0;
+        match self.text(naive) {
+            Some((text, end)) => f.write_str(ascii(&text[..end])),
+            None => self.write_rare(f, naive),
+        }
+    }
+
+    /// The text in a stack buffer and its length; `None` for years before
+    /// 0 or after 9999.
+    fn text(&self, naive: bool) -> Option<([u8; 27], usize)> {
+        // In UTC: `DateTime`'s own accessors convert to local time at each call.
+        let t = self.0.naive_utc();
         let micros = t.nanosecond() / 1_000 % 1_000_000;
         let end = match (naive, micros) {
             (false, _) => 27,
             (true, 0) => 19,
             (true, _) => 26,
         };
-        let Ok(year) = u32::try_from(t.year()) else {
-            return self.write_rare(f, naive);
-        };
-        if year > 9999 {
-            return self.write_rare(f, naive);
-        }
+        let year = u32::try_from(t.year()).ok().filter(|year| *year <= 9999)?;
         let mut text = *b"0000-00-00T00:00:00.000000Z";
         put_digits(&mut text[0..4], year);
         put_digits(&mut text[5..7], t.month());
@@ -62,7 +67,7 @@ impl Timestamp {
         put_digits(&mut text[17..19], t.second());
         // A leap second's nanoseconds run past 10^9; keep six digits.
         put_digits(&mut text[20..26], micros);
-        f.write_str(std::str::from_utf8(&text[..end]).map_err(|_| fmt::Error)?)
+        Some((text, end))
     }
 
     /// Years before 0 or after 9999, through chrono.
@@ -97,6 +102,11 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The digits and separators [`Timestamp::text`] writes.
+fn ascii(text: &[u8]) -> &str {
+    std::str::from_utf8(text).expect("ASCII digits and separators")
+}
+
 /// Writes `n` in decimal, zero-padded, into all of `digits`.
 fn put_digits(digits: &mut [u8], mut n: u32) {
     for digit in digits.iter_mut().rev() {
@@ -107,7 +117,10 @@ fn put_digits(digits: &mut [u8], mut n: u32) {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.text(false) {
+            Some((text, end)) => serializer.serialize_str(ascii(&text[..end])),
+            None => serializer.collect_str(self),
+        }
     }
 }
 

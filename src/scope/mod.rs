@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::value::to_raw_value;
 
 pub use current::Bound;
+use state::Lines;
 pub(crate) use state::ScopeState;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -221,28 +221,27 @@ impl Scope {
             trace: self.state().trace(),
             fields: &fields,
         };
-        let json = |lines: &[Line], lines_bytes: usize| head.json(details, lines, lines_bytes);
+        let json = |lines: &Lines| head.json(details, lines.json());
         let max = shared.max_message_bytes;
         let mut dropped = lines.not_kept;
+        let all = lines.lines.len();
         if dropped > 0 {
-            lines.lines.push(marker(dropped));
+            lines.lines.push(&marker(dropped));
         }
-        let mut result = json(&lines.lines, lines.bytes);
+        let mut result = json(&lines.lines);
         if let Ok(full) = &result
             && full.len() > max
         {
             // Only the lines can shrink: keep the first ones that fit, and
             // say how many were dropped.
-            if dropped > 0 {
-                lines.lines.pop();
-            }
-            let head_bytes = full.len() - lines.bytes;
+            lines.lines.truncate(all);
+            let head_bytes = full.len() - lines.lines.bytes();
             let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
-            let kept = lines_within(&lines.lines, budget);
-            dropped += lines.lines.len() - kept;
+            let kept = lines.lines.within(budget);
+            dropped += all - kept;
             lines.lines.truncate(kept);
-            lines.lines.push(marker(dropped));
-            result = json(&lines.lines, budget);
+            lines.lines.push(&marker(dropped));
+            result = json(&lines.lines);
         }
         if let Ok(full) = &result
             && full.len() > max
@@ -258,7 +257,7 @@ impl Scope {
                 fields: &[],
                 ..head
             };
-            result = bare.json(&too_large, &[marker(all_lines)], MARKER_ROOM);
+            result = bare.json(&too_large, &marker(all_lines));
         }
         let result = result
             .map_err(crate::Error::from)
@@ -284,14 +283,10 @@ struct Head<'a> {
 }
 
 impl Head<'_> {
-    /// The record's JSON, in a buffer allocated once.
-    fn json<D: Serialize>(
-        &self,
-        details: &D,
-        lines: &[Line],
-        lines_bytes: usize,
-    ) -> serde_json::Result<Vec<u8>> {
-        let mut json = Vec::with_capacity(lines_bytes + RECORD_HEAD_ROOM);
+    /// The record's JSON, in a buffer allocated once; `lines` is the inside
+    /// of its `lines` array.
+    fn json<D: Serialize>(&self, details: &D, lines: &[u8]) -> serde_json::Result<Vec<u8>> {
+        let mut json = Vec::with_capacity(lines.len() + RECORD_HEAD_ROOM);
         let record = Record {
             source: self.source,
             logging_topic: self.logging_topic,
@@ -303,9 +298,19 @@ impl Head<'_> {
             parent_span_id: self.trace.parent_span_id,
             fields: self.fields,
             details,
-            lines,
+            lines: &[],
         };
-        serde_json::to_writer(&mut json, &record).map(|()| json)
+        serde_json::to_writer(&mut json, &record)?;
+        // `lines` is the record's last field: the lines go into its `[]`,
+        // copied once, not serialized again.
+        assert!(
+            json.ends_with(b"[]}"),
+            "`lines` is the last field of a record"
+        );
+        json.truncate(json.len() - 2);
+        json.extend_from_slice(lines);
+        json.extend_from_slice(b"]}");
+        Ok(json)
     }
 }
 
@@ -330,23 +335,11 @@ struct TooLarge {
     record_too_large: usize,
 }
 
-/// How many of the first `lines` fit in `budget` bytes.
-fn lines_within(lines: &[Line], budget: usize) -> usize {
-    let mut used = 0;
-    lines
-        .iter()
-        .take_while(|line| {
-            used += line.get().len() + 1;
-            used <= budget
-        })
-        .count()
-}
-
 /// The line that says how many lines were dropped from a record.
-fn marker(dropped: usize) -> Line {
+fn marker(dropped: usize) -> Vec<u8> {
     let message =
         format!("{dropped} lines dropped to fit the record into the maximum message size");
-    to_raw_value(&LogLine {
+    serde_json::to_vec(&LogLine {
         log_level: "warning",
         payload: &serde_json::json!({ "message": message, "dropped_lines": dropped }),
         timestamp: Timestamp::now(),

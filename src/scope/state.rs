@@ -21,9 +21,7 @@ pub(crate) struct ScopeState {
 /// What a scope keeps for its record.
 #[derive(Default)]
 pub(crate) struct Kept {
-    pub(crate) lines: Vec<Line>,
-    /// The JSON bytes of `lines` with their separators: what they add to the record.
-    pub(crate) bytes: usize,
+    pub(crate) lines: Lines,
     /// Lines and fields not kept because the record's bound was reached.
     pub(crate) not_kept: usize,
     /// The record's fields, by name, each serialized once; the last write
@@ -60,19 +58,17 @@ impl ScopeState {
         &self.trace
     }
 
-    /// Appends a line, unless the record was already written or the lines
-    /// and fields kept so far already fill a record.
-    pub(crate) fn keep(&self, line: Line) {
+    /// Appends a line (its JSON), unless the record was already written or
+    /// the lines and fields kept so far already fill a record.
+    pub(crate) fn keep(&self, line: &[u8]) {
         let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let Buffer::Open(kept) = &mut *buffer else {
-            return self.too_late(&line);
+            return self.too_late(&String::from_utf8_lossy(line));
         };
-        let size = line.get().len() + 1;
-        if kept.bytes + kept.field_bytes + size > self.max_bytes {
+        if kept.lines.bytes() + kept.field_bytes + line.len() + 1 > self.max_bytes {
             kept.not_kept += 1;
             return;
         }
-        kept.bytes += size;
         kept.lines.push(line);
     }
 
@@ -80,7 +76,7 @@ impl ScopeState {
     pub(crate) fn set_field(&self, name: &str, value: Line) {
         let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let Buffer::Open(kept) = &mut *buffer else {
-            return self.too_late(&value);
+            return self.too_late(value.get());
         };
         // `"name":value,`
         let size = |value: &Line| name.len() + value.get().len() + 4;
@@ -106,8 +102,8 @@ impl ScopeState {
     }
 
     /// A task outlived its request; its record is gone already.
-    fn too_late(&self, what: &Line) {
-        tracing::debug!(target: "relayer", request_id = %self.request_id, line = what.get(), "line after the end of its request, not recorded");
+    fn too_late(&self, what: &str) {
+        tracing::debug!(target: "relayer", request_id = %self.request_id, line = what, "line after the end of its request, not recorded");
     }
 
     /// Takes what was kept for the record; later lines are not kept.
@@ -117,5 +113,77 @@ impl ScopeState {
             Buffer::Open(kept) => kept,
             Buffer::Closed => Kept::default(),
         }
+    }
+}
+
+/// The lines of a record, in call order: their JSON one after the other,
+/// separated by commas, in one buffer (no allocation per line), written
+/// into the record as they are.
+#[derive(Default)]
+pub(crate) struct Lines {
+    json: Vec<u8>,
+    /// Where each line ends in `json`.
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    pub(crate) fn push(&mut self, line: &[u8]) {
+        if !self.ends.is_empty() {
+            self.json.push(b',');
+        }
+        self.json.extend_from_slice(line);
+        self.ends.push(self.json.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// What the lines add to a record: each line's JSON and a separator.
+    pub(crate) fn bytes(&self) -> usize {
+        self.ends.last().map_or(0, |end| end + 1)
+    }
+
+    /// The lines' JSON, separated by commas: the inside of a JSON array.
+    pub(crate) fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Keeps the first `count` lines.
+    pub(crate) fn truncate(&mut self, count: usize) {
+        if count < self.len() {
+            self.ends.truncate(count);
+            self.json.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+
+    /// How many of the first lines fit in `budget` bytes (as [`bytes`](Self::bytes) counts them).
+    pub(crate) fn within(&self, budget: usize) -> usize {
+        self.ends.partition_point(|end| *end < budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_are_joined_counted_and_cut_at_line_ends() {
+        let mut lines = Lines::default();
+        assert_eq!((lines.len(), lines.bytes(), lines.within(100)), (0, 0, 0));
+        for line in [&b"{\"a\":1}"[..], b"[2]", b"\"three\""] {
+            lines.push(line);
+        }
+        assert_eq!(lines.json(), b"{\"a\":1},[2],\"three\"");
+        // Each line and a separator: 8 + 4 + 8.
+        assert_eq!(lines.bytes(), 20);
+        assert_eq!(lines.within(11), 1);
+        assert_eq!(lines.within(12), 2);
+        assert_eq!(lines.within(20), 3);
+        lines.truncate(2);
+        assert_eq!((lines.len(), lines.json()), (2, &b"{\"a\":1},[2]"[..]));
+        lines.truncate(0);
+        lines.push(b"null");
+        assert_eq!(lines.json(), b"null");
     }
 }
