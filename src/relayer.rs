@@ -450,6 +450,7 @@ impl Relayer {
         let size = json.len() + key.map_or(0, <[u8]>::len);
         let max = self.shared.max_message_bytes;
         if size > max {
+            self.shared.producer.refused(topic);
             return Err(Error::MessageTooLarge {
                 topic: topic.to_owned(),
                 size,

@@ -282,6 +282,12 @@ fn an_oversized_message_is_a_typed_error_and_sends_nothing() {
     );
     relayer.emit("big", "s", &"x".repeat(100)).unwrap();
     assert_eq!(mock.messages("big").len(), 1);
+    let stats = relayer.stats();
+    assert_eq!(
+        (stats.produced, stats.delivered, stats.dropped),
+        (2, 1, 1),
+        "the refusal is counted"
+    );
 }
 
 #[test]

@@ -233,6 +233,10 @@ impl Producer for MockProducer {
     fn client_id(&self) -> &str {
         self.inner.counters.client_id()
     }
+
+    fn refused(&self, topic: &str) {
+        self.inner.counters.dropped(topic);
+    }
 }
 
 impl fmt::Debug for MockProducer {

@@ -421,6 +421,10 @@ impl Producer for KafkaProducer {
     fn client_id(&self) -> &str {
         self.counters().client_id()
     }
+
+    fn refused(&self, topic: &str) {
+        self.counters().dropped(topic);
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,14 @@ pub trait Producer: Send + Sync + 'static {
         stats::DEFAULT_CLIENT_ID
     }
 
+    /// Counts a message to `topic` that relayer refused before handing it
+    /// over (over the maximum message size) as produced and dropped, so
+    /// that every refusal shows in [`stats`](Producer::stats). By default
+    /// nothing: a producer without counters has nothing to count.
+    fn refused(&self, topic: &str) {
+        let _ = topic;
+    }
+
     /// Flushes for at most `timeout`, then lets go of what is left, so that
     /// the whole shutdown, dropping the producer included, takes at most
     /// `timeout`. [`KafkaProducer`] moves what is still queued to its spool
