@@ -1,10 +1,14 @@
 use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::error::KafkaResult;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use socket2::{Domain, Socket, Type};
 
 use crate::Consumer;
 
@@ -32,6 +36,9 @@ const ALL_BROKERS: i32 = -1;
 /// ```
 pub struct EmbeddedBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
+    /// While the brokers are down, their ports, held by sockets that are
+    /// bound but do not listen: see [`down`](Self::down).
+    held_ports: Mutex<Vec<Socket>>,
 }
 
 impl EmbeddedBroker {
@@ -45,6 +52,7 @@ impl EmbeddedBroker {
     pub fn with_brokers(count: i32) -> KafkaResult<Self> {
         Ok(Self {
             cluster: MockCluster::new(count)?,
+            held_ports: Mutex::default(),
         })
     }
 
@@ -59,12 +67,35 @@ impl EmbeddedBroker {
     }
 
     /// Takes every broker down: connections are refused until [`up`](Self::up).
+    ///
+    /// A broker that is down closes its listener, and `up` binds the same
+    /// port again (librdkafka aborts the process if it cannot). Meanwhile
+    /// any `connect` on the machine could get that port as its local port,
+    /// so the ports are held by sockets that are bound but do not listen:
+    /// connections are still refused, and `connect` never picks a bound
+    /// port.
     pub fn down(&self) -> KafkaResult<()> {
-        self.cluster.broker_down(ALL_BROKERS)
+        self.cluster.broker_down(ALL_BROKERS)?;
+        let held = self
+            .bootstrap_servers()
+            .split(',')
+            .filter_map(|addr| addr.parse().ok())
+            .filter_map(|addr| hold(addr).ok())
+            .collect();
+        *self
+            .held_ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = held;
+        Ok(())
     }
 
     /// Brings every broker back up.
     pub fn up(&self) -> KafkaResult<()> {
+        // Released right before the brokers bind their ports again.
+        self.held_ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.cluster.broker_up(ALL_BROKERS)
     }
 
@@ -95,5 +126,31 @@ impl fmt::Debug for EmbeddedBroker {
         f.debug_struct("EmbeddedBroker")
             .field("bootstrap_servers", &self.bootstrap_servers())
             .finish()
+    }
+}
+
+/// A TCP socket bound to `addr` that does not listen.
+fn hold(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+
+    use super::*;
+
+    #[test]
+    fn a_broker_down_refuses_connections_and_gets_its_port_back() {
+        let broker = EmbeddedBroker::start().unwrap();
+        let addr: SocketAddr = broker.bootstrap_servers().parse().unwrap();
+        assert!(TcpStream::connect(addr).is_ok());
+        broker.down().unwrap();
+        assert!(TcpStream::connect(addr).is_err(), "refused while down");
+        broker.up().unwrap();
+        assert!(TcpStream::connect(addr).is_ok(), "the same port again");
     }
 }
