@@ -95,7 +95,7 @@ pub use relayer::Relayer;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
 pub use sampling::Sampling;
-pub use scope::{Bound, Caller, Scope};
+pub use scope::{Bound, Caller, DEFAULT_MAX_REQUEST_ID_BYTES, Scope};
 
 // The README's Rust examples compile as doc tests.
 #[cfg(doctest)]

@@ -301,12 +301,11 @@ impl Relayer {
         let Some(scope) = self.scope() else {
             return Vec::new();
         };
-        let context = scope.trace();
         let mut headers = vec![
             (trace::REQUEST_ID_HEADER, scope.request_id().to_owned()),
-            (trace::TRACEPARENT_HEADER, context.traceparent().to_string()),
+            (trace::TRACEPARENT_HEADER, scope.traceparent().to_owned()),
         ];
-        if let Some(state) = &context.tracestate {
+        if let Some(state) = &scope.trace().tracestate {
             headers.push((trace::TRACESTATE_HEADER, state.clone()));
         }
         headers
@@ -430,10 +429,9 @@ impl Relayer {
         let Some(scope) = scope.filter(|_| self.shared.kafka_headers) else {
             return self.send(topic, key, &[], json);
         };
-        let traceparent = scope.trace().traceparent().to_string();
         let headers = [
             (trace::REQUEST_ID_HEADER, scope.request_id().as_bytes()),
-            (trace::TRACEPARENT_HEADER, traceparent.as_bytes()),
+            (trace::TRACEPARENT_HEADER, scope.traceparent().as_bytes()),
         ];
         self.send(topic, key, &headers, json)
     }

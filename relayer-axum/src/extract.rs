@@ -9,7 +9,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, Uri};
 
 use relayer::Caller;
-use relayer::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER, TraceParent};
+use relayer::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 
 use crate::config::{Config, REDACTED, RecordedHeaders};
 
@@ -97,34 +97,17 @@ pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
         .map_or(request.uri(), |OriginalUri(uri)| uri)
 }
 
-/// The request id sent by the client or a proxy in the request id header,
-/// when the bounds accept it.
-pub(crate) fn request_id<B>(request: &Request<B>, config: &Config) -> Option<String> {
-    let id = request
-        .headers()
-        .get(&config.request_id_header.0)?
-        .to_str()
-        .ok()?
-        .trim();
-    config.bounds.accepts_request_id(id).then(|| id.to_owned())
-}
-
-/// The longest `tracestate` passed on: what W3C Trace Context asks every
-/// vendor to propagate at least.
-const MAX_TRACESTATE_BYTES: usize = 512;
-
-/// What the client sent to continue: its request id, its `traceparent`
-/// (invalid means none: a new trace) and its `tracestate`.
+/// What the client sent to continue: its request id (in the configured
+/// header, within the configured bound), its `traceparent` (invalid means
+/// none: a new trace) and its `tracestate`.
 pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
-    let header = |name: &str| request.headers().get(name)?.to_str().ok();
-    let tracestate = header(TRACESTATE_HEADER)
-        .filter(|state| state.len() <= MAX_TRACESTATE_BYTES && !state.trim().is_empty())
-        .map(str::to_owned);
-    Caller {
-        request_id: request_id(request, config),
-        traceparent: header(TRACEPARENT_HEADER).and_then(TraceParent::parse),
-        tracestate,
-    }
+    let header = |name: &HeaderName| request.headers().get(name)?.to_str().ok();
+    Caller::from_headers(
+        header(&config.request_id_header.0),
+        header(&HeaderName::from_static(TRACEPARENT_HEADER)),
+        header(&HeaderName::from_static(TRACESTATE_HEADER)),
+        config.bounds.request_id_bytes,
+    )
 }
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD.
@@ -187,7 +170,7 @@ mod tests {
     #[test]
     fn request_id_must_be_short_visible_text() {
         let config = Config::default();
-        let id = |headers: &[(&str, &str)]| request_id(&request(headers), &config);
+        let id = |headers: &[(&str, &str)]| caller(&request(headers), &config).request_id;
         assert_eq!(id(&[("x-request-id", " abc ")]).as_deref(), Some("abc"));
         assert_eq!(id(&[("x-request-id", "  ")]), None);
         assert_eq!(id(&[("x-request-id", &"a".repeat(129))]), None);

@@ -2,10 +2,10 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, Instant};
 
 #[cfg(feature = "metrics")]
 use super::metrics::Metrics;
+use crate::rate_limit::RateLimited;
 
 /// A snapshot of what happened to the messages handed to a producer.
 ///
@@ -44,9 +44,6 @@ pub struct Stats {
     pub last_errors: BTreeMap<String, String>,
 }
 
-/// How often a delivery failure is reported through `tracing::warn!`.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-
 /// Delivery counters shared between a producer and its delivery callbacks.
 ///
 /// Producer implementations count with it so that [`Stats`] mean the same
@@ -76,7 +73,8 @@ pub struct DeliveryCounters {
     spool_bytes: AtomicU64,
     spool_skipped_bytes: AtomicU64,
     last_errors: Mutex<BTreeMap<String, String>>,
-    warned: Mutex<Option<Instant>>,
+    /// Drops and failures, reported once per period during an outage.
+    warnings: RateLimited,
     #[cfg(feature = "metrics")]
     metrics: Metrics,
 }
@@ -114,7 +112,7 @@ impl DeliveryCounters {
             spool_bytes: AtomicU64::default(),
             spool_skipped_bytes: AtomicU64::default(),
             last_errors: Mutex::default(),
-            warned: Mutex::default(),
+            warnings: RateLimited::default(),
         }
     }
 
@@ -149,7 +147,7 @@ impl DeliveryCounters {
         let dropped = self.dropped.fetch_add(1, SeqCst) + 1;
         #[cfg(feature = "metrics")]
         self.metrics.dropped(topic);
-        self.warn(|| tracing::warn!(target: "relayer", topic, dropped, "message dropped: queue full or producer unavailable"));
+        self.warnings.warn(|suppressed| tracing::warn!(target: "relayer", topic, dropped, suppressed, "message dropped: queue full or producer unavailable"));
     }
 
     /// A message to `topic` could not be delivered.
@@ -158,9 +156,9 @@ impl DeliveryCounters {
         #[cfg(feature = "metrics")]
         self.metrics.failed(topic);
         let error = error.to_string();
-        self.warn(
-            || tracing::warn!(target: "relayer", topic, error, failed, "message delivery failed"),
-        );
+        self.warnings.warn(|suppressed| {
+            tracing::warn!(target: "relayer", topic, error, failed, suppressed, "message delivery failed");
+        });
         let mut last_errors = self.last_errors.lock().unwrap_or_else(|e| e.into_inner());
         last_errors.insert(topic.to_owned(), error);
     }
@@ -245,16 +243,6 @@ impl DeliveryCounters {
     /// Spool bytes that could not be read back were skipped.
     pub(crate) fn spool_skipped(&self, bytes: u64) {
         self.spool_skipped_bytes.fetch_add(bytes, SeqCst);
-    }
-
-    /// Runs `warn` at most once per [`WARN_EVERY`], so an outage does not
-    /// flood the application's logs; the counts in the message tell the rest.
-    fn warn(&self, warn: impl FnOnce()) {
-        let mut last = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
-            *last = Some(Instant::now());
-            warn();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The scope of one request or RPC call: its request id, start, lines, and
 //! the one record written when it ends.
 
+mod caller;
 mod current;
 mod state;
 
@@ -9,6 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use caller::{Caller, DEFAULT_MAX_REQUEST_ID_BYTES};
 pub use current::Bound;
 use state::Lines;
 pub(crate) use state::ScopeState;
@@ -20,7 +22,7 @@ use serde_json::value::RawValue;
 use crate::Relayer;
 use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
 use crate::sampling::Ending;
-use crate::trace::{TraceContext, TraceParent};
+use crate::trace::TraceContext;
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -64,19 +66,6 @@ pub struct Scope {
     /// The response status, for the sampling policy.
     status: Option<u16>,
     finished: bool,
-}
-
-/// What the caller of a scope sent: its request id and its trace context,
-/// each when it sent a valid one.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    /// The caller's request id (`X-Request-ID`, or the Kafka header
-    /// `x-request-id`).
-    pub request_id: Option<String>,
-    /// The caller's `traceparent`.
-    pub traceparent: Option<TraceParent>,
-    /// The caller's `tracestate`, passed on unchanged.
-    pub tracestate: Option<String>,
 }
 
 /// The details of a record whose scope was dropped unfinished.

@@ -1,5 +1,5 @@
 use std::mem;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::record::Line;
 use crate::trace::TraceContext;
@@ -12,6 +12,9 @@ use crate::trace::TraceContext;
 pub(crate) struct ScopeState {
     request_id: String,
     trace: TraceContext,
+    /// `trace` as the `traceparent` that goes on, written once: every event
+    /// of the scope carries it.
+    traceparent: OnceLock<String>,
     /// What lines and fields may add up to: more could never fit into the
     /// record, so keeping them would only grow the request's memory.
     max_bytes: usize,
@@ -45,6 +48,7 @@ impl ScopeState {
         Self {
             request_id,
             trace,
+            traceparent: OnceLock::new(),
             max_bytes,
             kept: Mutex::new(Buffer::Open(Kept::default())),
         }
@@ -56,6 +60,12 @@ impl ScopeState {
 
     pub(crate) fn trace(&self) -> &TraceContext {
         &self.trace
+    }
+
+    /// The `traceparent` to send on: this scope's trace, its span the parent.
+    pub(crate) fn traceparent(&self) -> &str {
+        self.traceparent
+            .get_or_init(|| self.trace.traceparent().to_string())
     }
 
     /// Appends a line (its JSON), unless the record was already written or

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// The longest `X-Request-ID` taken from a client, by default.
-pub const DEFAULT_MAX_REQUEST_ID_BYTES: usize = 128;
+pub use relayer::DEFAULT_MAX_REQUEST_ID_BYTES;
 
 /// The longest header value, path or query string copied into a record,
 /// by default.
@@ -34,14 +34,6 @@ impl Default for Bounds {
 }
 
 impl Bounds {
-    /// Whether `id` may serve as the request id: short, and visible ASCII
-    /// only, so it is safe in headers, events and log queries.
-    pub(crate) fn accepts_request_id(&self, id: &str) -> bool {
-        !id.is_empty()
-            && id.len() <= self.request_id_bytes
-            && id.bytes().all(|byte| byte.is_ascii_graphic())
-    }
-
     /// `value`, cut at a character boundary to at most the bound, and then
     /// marked with [`CUT`].
     pub(crate) fn cut<'v>(&self, value: Cow<'v, str>) -> Cow<'v, str> {
@@ -59,18 +51,6 @@ impl Bounds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_short_visible_ascii() {
-        let bounds = Bounds::default();
-        assert!(bounds.accepts_request_id("req-42_a.b:c/d"));
-        assert!(bounds.accepts_request_id(&"x".repeat(128)));
-        assert!(!bounds.accepts_request_id(&"x".repeat(129)));
-        assert!(!bounds.accepts_request_id(""));
-        assert!(!bounds.accepts_request_id("has space"));
-        assert!(!bounds.accepts_request_id("tab\there"));
-        assert!(!bounds.accepts_request_id("é"));
-    }
 
     #[test]
     fn long_values_are_cut_at_a_character_boundary_and_marked() {
