@@ -263,7 +263,9 @@ impl Builder {
     }
 
     /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
-    /// (here or in `KAFKA_BROKERS`) nor a producer are given, and with
+    /// (here or in `KAFKA_BROKERS`) nor a producer are given, or when both
+    /// a spool and a producer are, with [`Error::Spool`] when the spool's
+    /// directory cannot be opened, and with
     /// [`Error::InvalidTopic`] when the logging topic is not a legal name,
     /// and with [`Error::NotSerializable`] when a field cannot be JSON.
     pub fn build(mut self) -> Result<Relayer> {
@@ -278,6 +280,13 @@ impl Builder {
             .collect::<Result<_>>()?;
         let topics = TopicNames::new(self.topic_prefix.clone(), self.topic_suffix.clone());
         let logging_topic = topics.full(&self.logging_topic)?;
+        if self.spool.is_some() && self.producer.is_some() {
+            return Err(Error::Config(
+                "a spool is for the Kafka producer that relayer builds: \
+                 give either `spool` or `producer`"
+                    .into(),
+            ));
+        }
         let producer = match producer::patched().or(self.producer.clone()) {
             Some(producer) => producer,
             None => match &self.spool {

@@ -74,9 +74,27 @@ pub enum Error {
         topic: String,
     },
 
-    /// The spool directory could not be opened or used.
-    #[error("spool: {0}")]
-    Spool(String),
+    /// The spool refused the message: it is at its size cap, its writer
+    /// is behind, or the disk refused recent writes. The message was
+    /// dropped and counted.
+    #[error(
+        "spool full or failing, message to topic {topic:?} dropped \
+         (see the spool's `max_bytes` and the disk it is on)"
+    )]
+    SpoolFull {
+        /// The full topic name.
+        topic: String,
+    },
+
+    /// The spool directory could not be opened or read.
+    #[error("spool in {}: {source}", dir.display())]
+    Spool {
+        /// The spool's directory.
+        dir: std::path::PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A flush did not finish within its timeout; `pending` messages were not
     /// yet delivered or failed.

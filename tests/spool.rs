@@ -188,6 +188,9 @@ fn crash_child() {
     for n in 0..5_000 {
         relayer.emit("order", "created", &n).unwrap();
     }
+    // A message is on disk once the spool's writer thread has written it,
+    // microseconds after `emit`: give it that time.
+    std::thread::sleep(Duration::from_millis(200));
     println!("SPOOLED {}", relayer.stats().spooled);
     std::thread::sleep(Duration::from_secs(600));
 }

@@ -1,19 +1,22 @@
 //! One librdkafka producer client and the callbacks it calls on its
 //! polling thread: delivery reports, global errors, statistics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::owned::OwnedMessage;
-use super::spool::{Appended, Spool};
+use super::held::Held;
+use super::spool::{Appended, Origin, Report, Spool};
 use super::stall::StallWatch;
 use super::supervisor::Signal;
 use super::{DeliveryCounters, Message};
@@ -42,7 +45,7 @@ pub(super) struct Hooks {
     pub(super) signals: Mutex<Sender<Signal>>,
     /// Messages for the next client, when there is no spool: purged from a
     /// dead client's queue (never sent), or sent while no client is live.
-    pub(super) held: Mutex<Vec<OwnedMessage>>,
+    pub(super) held: Mutex<Held>,
     /// Set at shutdown, under the `held` lock: purged messages go to the
     /// spool or fail, and no client is installed any more.
     pub(super) closing: AtomicBool,
@@ -53,6 +56,9 @@ pub(super) struct Callbacks {
     hooks: Arc<Hooks>,
     generation: u64,
     stall: StallWatch,
+    /// Messages handed to the client whose delivery report is not yet
+    /// fully handled.
+    outstanding: AtomicU64,
 }
 
 impl Client {
@@ -65,6 +71,7 @@ impl Client {
             hooks,
             generation,
             stall: StallWatch::default(),
+            outstanding: AtomicU64::new(0),
         };
         let producer = config.create_with_context(callbacks)?;
         Ok(Self {
@@ -73,20 +80,59 @@ impl Client {
         })
     }
 
-    pub(super) fn send(&self, message: &Message<'_>) -> Result<(), KafkaError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(message.topic).payload(message.payload);
+    /// Hands `message` to librdkafka; `ticket` is the spool's number for
+    /// a replayed message, 0 for any other.
+    pub(super) fn send(&self, message: &Message<'_>, ticket: u64) -> Result<(), KafkaError> {
+        let mut record =
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(message.topic, ticket as usize)
+                .payload(message.payload);
         if let Some(key) = message.key {
             record = record.key(key);
         }
         if !message.headers.is_empty() {
             record = record.headers(kafka_headers(message.headers));
         }
-        self.producer.send(record).map_err(|(error, _)| error)
+        let outstanding = &self.producer.context().outstanding;
+        outstanding.fetch_add(1, Ordering::AcqRel);
+        self.producer.send(record).map_err(|(error, _)| {
+            outstanding.fetch_sub(1, Ordering::AcqRel);
+            error
+        })
+    }
+
+    /// Purges what the client holds and waits, until `deadline`, for every
+    /// message to come back through its delivery report: purged ones to
+    /// the spool or held for the next client, before anything newer is
+    /// sent. With `in_flight_first`, messages in flight get half the time
+    /// to be acknowledged before they are purged too. True when all came
+    /// back.
+    pub(super) fn settle(&self, deadline: Instant, in_flight_first: bool) -> bool {
+        let outstanding = &self.producer.context().outstanding;
+        let wait = |until: Instant| {
+            while outstanding.load(Ordering::Acquire) > 0 {
+                if Instant::now() >= until {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            true
+        };
+        let mut purge = PurgeConfig::default().queue();
+        if in_flight_first {
+            self.producer.purge(purge);
+            let half = deadline.saturating_duration_since(Instant::now()) / 2;
+            if wait(Instant::now() + half) {
+                return true;
+            }
+        }
+        purge = purge.inflight();
+        self.producer.purge(purge);
+        wait(deadline)
     }
 }
 
 impl Hooks {
-    pub(super) fn held(&self) -> std::sync::MutexGuard<'_, Vec<OwnedMessage>> {
+    pub(super) fn held(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -100,34 +146,25 @@ impl Hooks {
     /// next client, or (at shutdown, without a spool) nowhere: failed.
     fn purged(&self, message: &Message<'_>) {
         if let Some(spool) = &self.spool {
-            if spool.append(message, false, false) != Appended::Yes {
-                self.counters
-                    .failed(message.topic, &"purged from the queue; the spool is full");
+            if spool.append(message, Origin::Purged, false) != Appended::Yes {
+                self.counters.failed(
+                    message.topic,
+                    &"purged from the queue; the spool refused it",
+                );
             }
-        } else {
-            // Checked under the lock that shutdown empties `held` with.
-            let mut held = self.held();
-            if self.closing.load(Ordering::Acquire) {
-                drop(held);
-                self.counters
-                    .failed(message.topic, &"not delivered before shutdown");
-            } else {
-                held.push(OwnedMessage::new(message));
-            }
+            return;
         }
-    }
-}
-
-impl Callbacks {
-    fn report_dead(&self, reason: String, if_fatal: bool) {
-        let dead = Dead {
-            generation: self.generation,
-            reason,
-            if_fatal,
+        // Checked under the lock that shutdown empties `held` with.
+        let mut held = self.held();
+        let error = if self.closing.load(Ordering::Acquire) {
+            "not delivered before shutdown"
+        } else if held.keep(message, true) {
+            return;
+        } else {
+            "purged from the queue; no room to hold it for the next producer"
         };
-        let sender = self.hooks.signals.lock().unwrap_or_else(|e| e.into_inner());
-        // The receiver is gone only when the producer is being dropped.
-        let _ = sender.send(Signal::Dead(dead));
+        drop(held);
+        self.counters.failed(message.topic, &error);
     }
 }
 
@@ -147,15 +184,46 @@ impl ClientContext for Callbacks {
 }
 
 impl ProducerContext for Callbacks {
-    type DeliveryOpaque = ();
+    /// The spool's ticket of a replayed message; 0 for any other.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, ticket: usize) {
+        let replayed = self.hooks.spool.as_ref().filter(|_| ticket != 0);
+        self.report(result, replayed.map(|spool| (spool, ticket as u64)));
+        // Last: settling waits for this.
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Callbacks {
+    fn report_dead(&self, reason: String, if_fatal: bool) {
+        let dead = Dead {
+            generation: self.generation,
+            reason,
+            if_fatal,
+        };
+        let sender = self.hooks.signals.lock().unwrap_or_else(|e| e.into_inner());
+        // The receiver is gone only when the producer is being dropped.
+        let _ = sender.send(Signal::Dead(dead));
+    }
+
+    fn report(&self, result: &DeliveryResult<'_>, replayed: Option<(&Arc<Spool>, u64)>) {
         let counters = &self.hooks.counters;
+        if result.is_ok() {
+            self.stall.delivered();
+        }
+        if let Some((spool, ticket)) = replayed {
+            let (topic, report) = match result {
+                Ok(message) => (message.topic(), Report::Delivered),
+                // Purged, or timed out: still in the spool, sent again.
+                Err((error, message)) if again(error) => (message.topic(), Report::Again),
+                Err((error, message)) => (message.topic(), Report::Failed(error)),
+            };
+            spool.report(ticket, topic, report);
+            return;
+        }
         match result {
-            Ok(_) => {
-                counters.delivered();
-                self.stall.delivered();
-            }
+            Ok(_) => counters.delivered(),
             // Purged from the queue before it was ever sent (a dead client,
             // shutdown): safe to send again, without a risk of duplicates.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue), message)) => {
@@ -175,6 +243,20 @@ impl ProducerContext for Callbacks {
             Err((error, message)) => counters.failed(message.topic(), error),
         }
     }
+}
+
+/// A replayed message that failed this way is still in the spool: send it
+/// again (after a purge in flight, the broker may have it already: at
+/// least once).
+fn again(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::PurgeQueue
+                | RDKafkaErrorCode::PurgeInflight
+                | RDKafkaErrorCode::MessageTimedOut
+        )
+    )
 }
 
 /// A message's headers as librdkafka takes them.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{Producer as _, PurgeConfig};
+use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::client::{Client, Hooks};
-use super::owned::OwnedMessage;
-use super::spool::{Appended, Sent, Spool};
+use super::held::Held;
+use super::spool::{Appended, Origin, Sent, Spool};
 use super::supervisor::{self, Signal};
 use super::{DeliveryCounters, Message, Producer, Stats};
 use crate::Error;
@@ -29,7 +29,9 @@ use crate::Error;
 ///
 /// A client that librdkafka declares dead (a fatal error of the idempotent
 /// producer, e.g. after the broker lost the producer's state) is replaced
-/// by a new one, with backoff; meanwhile messages are spooled or dropped
+/// by a new one, with backoff. What the dead client had not sent goes
+/// first to the new one, in order; messages sent meanwhile are spooled, or
+/// held in memory within librdkafka's queue bounds, or dropped
 /// ([`Error::ProducerUnavailable`]), and counted.
 ///
 /// Usually built by [`Builder::build`](crate::Builder::build) from the
@@ -61,8 +63,6 @@ pub(super) struct Shared {
     pub(super) hooks: Arc<Hooks>,
     /// The live client; empty while a dead one is being replaced.
     slot: RwLock<Option<Arc<Client>>>,
-    /// How many messages may be held while no client is live.
-    hold_limit: usize,
 }
 
 /// Statistics every second: how a stalled client is recognised (also for a
@@ -74,6 +74,9 @@ const LIBRDKAFKA_CLIENT_ID: &str = "rdkafka";
 
 /// librdkafka's default `queue.buffering.max.messages`.
 const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
+
+/// librdkafka's default `queue.buffering.max.kbytes`.
+const DEFAULT_QUEUE_KBYTES: usize = 1_048_576;
 
 /// librdkafka purges its queue when the producer is dropped; give queued
 /// messages a last chance instead, for services that never call `shutdown`.
@@ -101,15 +104,31 @@ impl KafkaProducer {
         let client_id = config.get("client.id").unwrap_or(LIBRDKAFKA_CLIENT_ID);
         let counters = Arc::new(DeliveryCounters::new(client_id));
         let spool = spool
-            .map(|(dir, max_bytes)| Spool::open(dir, max_bytes, counters.clone()))
-            .transpose()
-            .map_err(|error| Error::Spool(error.to_string()))?;
+            .map(|(dir, max_bytes)| {
+                Spool::open(dir, max_bytes, counters.clone()).map_err(|source| Error::Spool {
+                    dir: dir.to_owned(),
+                    source,
+                })
+            })
+            .transpose()?;
         let (signals, receiver) = mpsc::channel();
+        // Held while no client is live: no more than librdkafka's queue
+        // would hold.
+        let bound = |key: &str, default: usize| {
+            config
+                .get(key)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(default)
+        };
+        let held = Held::new(
+            bound("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES),
+            bound("queue.buffering.max.kbytes", DEFAULT_QUEUE_KBYTES).saturating_mul(1024),
+        );
         let hooks = Arc::new(Hooks {
             counters,
             spool: spool.clone(),
             signals: Mutex::new(signals.clone()),
-            held: Mutex::new(Vec::new()),
+            held: Mutex::new(held),
             closing: AtomicBool::new(false),
         });
         let mut config = config.clone();
@@ -117,15 +136,10 @@ impl KafkaProducer {
             config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         }
         let client = Client::new(&config, hooks.clone(), 0)?;
-        let hold_limit = config
-            .get("queue.buffering.max.messages")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(DEFAULT_QUEUE_MESSAGES);
         let shared = Arc::new(Shared {
             config,
             hooks,
             slot: RwLock::new(Some(Arc::new(client))),
-            hold_limit,
         });
         let supervisor = {
             let shared = shared.clone();
@@ -137,8 +151,8 @@ impl KafkaProducer {
         if let Some(spool) = spool {
             let shared = shared.clone();
             spool
-                .start(move |message| shared.replay(message))
-                .map_err(|error| Error::Spool(error.to_string()))?;
+                .start(move |message, ticket| shared.replay(message, ticket))
+                .map_err(|error| Error::Config(format!("cannot start a thread: {error}")))?;
         }
         Ok(Self {
             shared,
@@ -171,15 +185,22 @@ impl KafkaProducer {
         if let Some(spool) = &hooks.spool {
             spool.pause(true);
         }
-        // Not joined: it may be settling a dead client; it installs no new
-        // one from now on, and exits.
+        // A replacement under way settles its old client first: what that
+        // one purges is spooled (or failed) before the spool stops.
         let _ = self.signals.send(Signal::Stop);
-        drop(
-            self.supervisor
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(supervisor) = supervisor {
+            while !supervisor.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if supervisor.is_finished() {
+                let _ = supervisor.join();
+            }
+        }
         let client = self
             .shared
             .slot
@@ -187,23 +208,21 @@ impl KafkaProducer {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(client) = client {
-            // Never sent: back to the spool, or failed. In flight: failed
-            // (they may have been written; the broker did not say).
-            client
-                .producer
-                .purge(PurgeConfig::default().queue().inflight());
-            let _ = client
-                .producer
-                .flush(deadline.saturating_duration_since(Instant::now()));
+            // Never sent: to the spool (first at the next start), or
+            // failed. In flight past half the time left: failed (the
+            // broker may have written them; it did not say), or sent
+            // again from the spool (at least once).
+            client.settle(deadline, true);
             drop(client);
         }
-        for message in hooks.held().drain(..) {
+        for message in hooks.held().take() {
             hooks
                 .counters
                 .failed(&message.topic, &"not delivered before shutdown");
         }
         if let Some(spool) = &hooks.spool {
-            spool.stop();
+            spool.seal_early(deadline);
+            spool.stop(deadline);
         }
         flushed
     }
@@ -243,8 +262,8 @@ impl Shared {
         }
     }
 
-    /// Makes `client` the live one, after handing it the held messages;
-    /// not once shutdown has begun.
+    /// Makes `client` the live one, after handing it the held messages,
+    /// purged ones first; not once shutdown has begun.
     pub(super) fn install(&self, client: Arc<Client>) {
         let mut held = self.hooks.held();
         if self.hooks.closing.load(Ordering::Acquire) {
@@ -258,7 +277,8 @@ impl Shared {
         }
     }
 
-    /// Sends messages held after the live client was installed.
+    /// Sends messages held after the live client was installed: purged
+    /// by the old client later than it was waited for.
     pub(super) fn resend_held(&self) {
         let mut held = self.hooks.held();
         if let Some(client) = self.client() {
@@ -266,16 +286,16 @@ impl Shared {
         }
     }
 
-    fn send_held(&self, held: &mut Vec<OwnedMessage>, client: &Client) {
-        for message in held.drain(..) {
-            if let Err(error) = message.with_message(|message| client.send(message)) {
+    fn send_held(&self, held: &mut Held, client: &Client) {
+        for message in held.take() {
+            if let Err(error) = message.with_message(|message| client.send(message, 0)) {
                 self.hooks.counters.failed(&message.topic, &error);
             }
         }
     }
 
-    /// While no healthy client is live, keeps `message` for the next one, up
-    /// to librdkafka's queue bound; sends it when there is one again.
+    /// While no healthy client is live, keeps `message` for the next one,
+    /// within librdkafka's queue bounds; sends it when there is one again.
     fn hold(&self, message: &Message<'_>) -> Result<(), KafkaError> {
         let refused = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
         let mut held = self.hooks.held();
@@ -283,12 +303,11 @@ impl Shared {
             && client.producer.client().fatal_error().is_none()
         {
             drop(held);
-            return client.send(message);
+            return client.send(message, 0);
         }
-        if self.hooks.closing.load(Ordering::Acquire) || held.len() >= self.hold_limit {
+        if self.hooks.closing.load(Ordering::Acquire) || !held.keep(message, false) {
             return Err(refused);
         }
-        held.push(OwnedMessage::new(message));
         Ok(())
     }
 
@@ -297,14 +316,14 @@ impl Shared {
     }
 
     /// Sends to the live client; `None` while there is none.
-    fn send(&self, message: &Message<'_>) -> Option<Result<(), KafkaError>> {
+    fn send(&self, message: &Message<'_>, ticket: u64) -> Option<Result<(), KafkaError>> {
         let slot = self.slot.read().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref().map(|client| client.send(message))
+        slot.as_ref().map(|client| client.send(message, ticket))
     }
 
-    /// The spool thread's sink.
-    fn replay(&self, message: &Message<'_>) -> Sent {
-        match self.send(message) {
+    /// The replay thread's sink.
+    fn replay(&self, message: &Message<'_>, ticket: u64) -> Sent {
+        match self.send(message, ticket) {
             Some(Ok(())) => Sent::Queued,
             None => Sent::Later,
             Some(Err(error)) if unavailable(&error) => Sent::Later,
@@ -338,16 +357,16 @@ impl Producer for KafkaProducer {
     fn send(&self, message: Message<'_>) -> Result<(), Error> {
         let hooks = &self.shared.hooks;
         let topic = message.topic;
-        // Once spooling started, everything goes through the spool until it
-        // is empty: per-key order is kept.
+        // Once spooling started, everything goes through the spool until
+        // it is delivered: per-key order is kept.
         if let Some(spool) = &hooks.spool
             && spool.is_active()
         {
-            match spool.append(&message, true, true) {
+            match spool.append(&message, Origin::New, true) {
                 Appended::Yes => return Ok(()),
                 Appended::Refused => {
                     hooks.counters.dropped(topic);
-                    return Err(Error::QueueFull {
+                    return Err(Error::SpoolFull {
                         topic: topic.to_owned(),
                     });
                 }
@@ -356,16 +375,21 @@ impl Producer for KafkaProducer {
         }
         // Counted before librdkafka can report its delivery.
         hooks.counters.produced();
-        let error = match self.shared.send(&message) {
+        let error = match self.shared.send(&message, 0) {
             Some(Ok(())) => return Ok(()),
             Some(Err(error)) => error,
             None => KafkaError::MessageProduction(RDKafkaErrorCode::Fatal),
         };
         if unavailable(&error)
             && let Some(spool) = &hooks.spool
-            && spool.append(&message, false, false) == Appended::Yes
         {
-            return Ok(());
+            if spool.append(&message, Origin::Refused, false) == Appended::Yes {
+                return Ok(());
+            }
+            hooks.counters.refused(topic);
+            return Err(Error::SpoolFull {
+                topic: topic.to_owned(),
+            });
         }
         // No live client: held for the next one, in order, within bounds.
         let error = match error.rdkafka_error_code() {

@@ -85,13 +85,13 @@ impl Metrics {
         self.queue_depth.decrement(1.0);
     }
 
-    pub(super) fn failed(&self, topic: &str) {
-        self.failed.increment(&self.client_id, topic);
-        self.queue_depth.decrement(1.0);
+    pub(super) fn failed(&self, topic: &str, messages: u64) {
+        self.failed.increment(&self.client_id, topic, messages);
+        self.queue_depth.decrement(messages as f64);
     }
 
     pub(super) fn dropped(&self, topic: &str) {
-        self.dropped.increment(&self.client_id, topic);
+        self.dropped.increment(&self.client_id, topic, 1);
         self.queue_depth.decrement(1.0);
     }
 
@@ -101,8 +101,8 @@ impl Metrics {
         self.spool_bytes.increment(bytes as f64);
     }
 
-    pub(super) fn unspooled(&self) {
-        self.spool_depth.decrement(1.0);
+    pub(super) fn unspooled(&self, messages: u64) {
+        self.spool_depth.decrement(messages as f64);
     }
 
     pub(super) fn spool_bytes(&self, delta: i64) {
@@ -134,10 +134,10 @@ impl PerTopic {
         }
     }
 
-    fn increment(&self, client_id: &str, topic: &str) {
+    fn increment(&self, client_id: &str, topic: &str, by: u64) {
         let counters = self.counters.read().unwrap_or_else(|e| e.into_inner());
         if let Some(counter) = counters.get(topic) {
-            counter.increment(1);
+            counter.increment(by);
             return;
         }
         drop(counters);
@@ -148,7 +148,7 @@ impl PerTopic {
                 let labels = [(CLIENT_ID, client_id.to_owned()), (TOPIC, topic.to_owned())];
                 counter!(self.name, &labels)
             })
-            .increment(1);
+            .increment(by);
     }
 }
 

@@ -2,6 +2,7 @@
 //! delivery accounting.
 
 mod client;
+mod held;
 mod kafka;
 #[cfg(feature = "metrics")]
 mod metrics;

@@ -152,9 +152,18 @@ impl DeliveryCounters {
 
     /// A message to `topic` could not be delivered.
     pub fn failed(&self, topic: &str, error: &dyn Display) {
-        let failed = self.failed.fetch_add(1, SeqCst) + 1;
+        self.failed_many(topic, 1, error);
+    }
+
+    /// `messages` messages to `topic` could not be delivered, for one
+    /// reason: one count, one warning.
+    pub(crate) fn failed_many(&self, topic: &str, messages: u64, error: &dyn Display) {
+        if messages == 0 {
+            return;
+        }
+        let failed = self.failed.fetch_add(messages, SeqCst) + messages;
         #[cfg(feature = "metrics")]
-        self.metrics.failed(topic);
+        self.metrics.failed(topic, messages);
         let error = error.to_string();
         self.warnings.warn(|suppressed| {
             tracing::warn!(target: "relayer", topic, error, failed, suppressed, "message delivery failed");
@@ -176,7 +185,9 @@ impl DeliveryCounters {
             delivered,
             failed,
             dropped,
-            queued: produced - delivered - failed - dropped,
+            // Never negative, even if a count were ever off: a wrong
+            // figure is better than a panic or a wrapped one.
+            queued: produced.saturating_sub(delivered + failed + dropped),
             spooled: self.spooled.load(SeqCst),
             spool_bytes: self.spool_bytes.load(SeqCst),
             spool_skipped_bytes: self.spool_skipped_bytes.load(SeqCst),
@@ -218,15 +229,12 @@ impl DeliveryCounters {
         }
     }
 
-    /// A message left the spool: handed to librdkafka's queue (it stays
-    /// queued), or, when `failed`, refused for good.
-    pub(crate) fn unspooled(&self, topic: &str, failed: Option<&dyn Display>) {
-        self.spooled.fetch_sub(1, SeqCst);
+    /// `messages` left the spool: delivered, failed, or lost (counted as
+    /// such by the caller, after this).
+    pub(crate) fn unspooled(&self, messages: u64) {
+        self.spooled.fetch_sub(messages, SeqCst);
         #[cfg(feature = "metrics")]
-        self.metrics.unspooled();
-        if let Some(error) = failed {
-            self.failed(topic, error);
-        }
+        self.metrics.unspooled(messages);
     }
 
     /// The spool's files shrank (or grew) by `delta` bytes.
@@ -276,9 +284,10 @@ mod tests {
         let stats = counters.snapshot();
         assert_eq!((stats.produced, stats.queued, stats.spooled), (3, 3, 3));
         assert_eq!((stats.spool_bytes, stats.spool_skipped_bytes), (300, 7));
-        counters.unspooled("orders", None);
+        counters.unspooled(1);
         counters.delivered();
-        counters.unspooled("orders", Some(&"too large"));
+        counters.unspooled(1);
+        counters.failed("orders", &"too large");
         let stats = counters.snapshot();
         assert_eq!(
             (stats.delivered, stats.failed, stats.queued, stats.spooled),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{Producer as _, PurgeConfig};
+use rdkafka::producer::Producer as _;
 
 use super::client::{Client, Dead};
 use super::kafka::Shared;
@@ -24,10 +24,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A client that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-/// How long the old client gets to hand back its purged queue and settle
-/// what it has in flight before the new one starts: messages it hands back
-/// later would go out after newer ones.
-const SETTLE: Duration = Duration::from_secs(1);
+/// How long the old client gets to hand back every message it holds.
+/// Purging is local and its reports come at once: this bounds a client
+/// whose polling thread is stuck.
+const SETTLE: Duration = Duration::from_secs(2);
 
 pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
     let mut backoff = MIN_BACKOFF;
@@ -41,13 +41,23 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         let Some(old) = shared.take_client(dead.generation, dead.if_fatal) else {
             continue; // not fatal, or a late report about a replaced client
         };
-        let fatal = old.producer.client().fatal_error();
         tracing::error!(
             target: "relayer",
-            fatal = ?fatal,
+            fatal = ?old.producer.client().fatal_error(),
             reason = dead.reason,
             "Kafka producer is dead; replacing it with a new one (messages meanwhile are held for it or spooled)"
         );
+        // Everything the old client holds comes back first, at once, before
+        // any wait: purged messages are older than the ones sent from now
+        // on, and must be sent before them (spooled before them, or held
+        // first). In flight: failed, or sent again from the spool.
+        let settled = old.settle(Instant::now() + SETTLE, false);
+        if let Some(spool) = &shared.hooks.spool {
+            spool.seal_early(Instant::now() + SETTLE);
+        }
+        if !settled {
+            tracing::warn!(target: "relayer", "the dead Kafka producer did not hand back every message in time; the late ones go after newer ones");
+        }
         if replaced_at.is_some_and(|at| at.elapsed() < STABLE_AFTER) {
             if wait(signals, backoff) {
                 return;
@@ -56,16 +66,6 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         } else {
             backoff = MIN_BACKOFF;
         }
-        // Messages never sent come back through the delivery callback
-        // (spooled, or held for the new client); librdkafka purged the
-        // queue of a fatal client itself. All of them must be back before
-        // the new client sends anything, to keep their order: `flush`
-        // returns once every delivery report has been served.
-        if fatal.is_none() {
-            old.producer
-                .purge(PurgeConfig::default().queue().inflight());
-        }
-        let _ = old.producer.flush(SETTLE);
         let new = loop {
             generation += 1;
             match Client::new(&shared.config, shared.hooks.clone(), generation) {
@@ -79,12 +79,9 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
                 }
             }
         };
-        // Held messages go first, so that they keep their order.
+        // Held messages go first, purged ones before newer ones.
         shared.install(Arc::new(new));
         replaced_at = Some(Instant::now());
-        // What is still in flight past the wait gets its acknowledgement or
-        // fails with the old client (counted).
-        let _ = old.producer.flush(SETTLE);
         drop(old);
         shared.resend_held();
         tracing::info!(target: "relayer", generation, "new Kafka producer ready");

@@ -2,91 +2,142 @@
 //! producer is being replaced, instead of being dropped; replayed to Kafka
 //! in order once the queue has room.
 //!
-//! Appends happen on the caller's thread: one `write` of the encoded record
-//! into the page cache under a short lock, no `fsync` (a few microseconds;
-//! see `benches/spool.rs`). A record is thus safe from a crash of the
-//! process as soon as `append` returns, and from a crash of the machine
-//! once the spool thread has synced it, within [`SYNC_EVERY`]. The spool
-//! thread also replays records and deletes replayed segments.
+//! A request thread only encodes a message and hands it to the writer
+//! thread through a bounded queue: it never waits for the disk, and a full
+//! queue refuses the message (counted as dropped), as librdkafka's does.
+//! The writer thread appends records to segment files (no `fsync`) and
+//! makes them durable every [`SYNC_EVERY`]. The replay thread sends them,
+//! in order; a record stays in its segment until its delivery report, and
+//! a record that was purged from the queue or timed out is sent again.
+//!
+//! So a message is safe from a crash of the process once the writer thread
+//! has written it (microseconds after `append`), and from a crash of the
+//! machine once synced, within [`SYNC_EVERY`]; it leaves the spool only
+//! when the broker acknowledged it or it failed for good.
 
+mod files;
 mod record;
 mod replay;
 mod segment;
+mod writer;
 
-use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use replay::Sent;
-use segment::{SEGMENT_BYTES, Segment};
+use segment::Segment;
+use writer::Command;
 
 use super::{DeliveryCounters, Message};
 
-/// How often the spool thread makes appended records durable (`fdatasync`).
+/// How often the writer thread makes appended records durable (`fdatasync`).
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// How many messages may wait for the writer thread.
+const QUEUE_MESSAGES: usize = 100_000;
+
+/// How many bytes may wait for the writer thread.
+const QUEUE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where a message to append comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A new message, counted as produced here.
+    New,
+    /// A message counted as produced already, that librdkafka refused.
+    Refused,
+    /// A message purged, never sent, from the queue of a producer being
+    /// replaced or closed: older than everything in the spool, it goes to
+    /// a segment replayed before the others.
+    Purged,
+}
 
 /// What [`Spool::append`] did with a message.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Appended {
-    /// Written to the spool.
+    /// Taken: it will be written to the spool.
     Yes,
-    /// Not written: the spool is empty and the message may go to Kafka
+    /// Not taken: the spool is empty and the message may go to Kafka
     /// directly (only when asked to append only while spooling).
     Inactive,
-    /// Not written: the size cap is reached or the disk refused the write.
+    /// Not taken: the size cap is reached, the writer is behind, or the
+    /// disk refused recent writes.
     Refused,
 }
 
-/// A directory of segment files, shared by the producer (appends) and the
-/// spool thread (replay, sync).
+/// What became of a replayed message, from its delivery report.
+#[derive(Clone, Copy)]
+pub(crate) enum Report<'a> {
+    Delivered,
+    /// Purged from the queue, or timed out: it stays, to be sent again.
+    Again,
+    Failed(&'a dyn Display),
+}
+
+/// A directory of segment files, with a writer thread and a replay thread.
 pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     counters: Arc<DeliveryCounters>,
-    /// Set while the spool holds messages: later messages go through it too,
-    /// so that order is kept. Read without the lock on the hot path.
-    active: AtomicBool,
+    /// Messages taken and not finished (to be written, or in a segment).
+    /// While above 0, every new message goes through the spool, so that
+    /// order is kept; at 0, everything spooled was delivered.
+    in_spool: AtomicU64,
+    /// Bytes taken, to be written or in a segment: what the cap applies to.
+    bytes: AtomicU64,
+    /// Bytes waiting for the writer thread.
+    queued_bytes: AtomicU64,
+    /// Appends are refused until then (milliseconds since `epoch`): the
+    /// disk refused a write.
+    refuse_until: AtomicU64,
+    epoch: Instant,
+    commands: SyncSender<Command>,
+    /// Taken by the writer thread when it starts.
+    receiver: Mutex<Option<Receiver<Command>>>,
+    /// A segment was created or deleted since the last sync.
+    dir_changed: AtomicBool,
+    next_ticket: AtomicU64,
     state: Mutex<State>,
-    /// Wakes the spool thread: new records, room in Kafka's queue, stop.
+    /// Wakes the replay thread: records written or finished, a new
+    /// producer, pause, stop.
     wake: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct State {
-    /// Oldest first; the last one is being written when `writer` is set.
-    segments: VecDeque<Segment>,
-    writer: Option<Arc<File>>,
-    /// Bytes of good records in all segments: what the cap applies to.
-    bytes: u64,
+    /// By sequence: the replay order.
+    segments: BTreeMap<u64, Segment>,
+    /// The segment new messages are written to.
+    tail: Option<u64>,
+    /// The segment purged messages are written to, until sealed.
+    early: Option<u64>,
     next_sequence: u64,
-    /// Files written since the last sync.
-    unsynced: Vec<Arc<File>>,
-    /// A segment was created or deleted since the last sync.
-    dir_changed: bool,
-    /// Encoding buffer, reused.
-    buffer: Vec<u8>,
-    stopped: bool,
-    /// Replay waits while paused (shutdown moves messages into the spool).
+    /// Replayed messages awaiting their report: where they are.
+    tickets: HashMap<u64, (u64, u64)>,
+    /// A replayed message is to be sent again.
+    again: bool,
     paused: bool,
-    write_errors: u64,
+    stopped: bool,
 }
 
 impl Spool {
     /// Opens (creates) the spool in `dir` and counts what a previous process
-    /// left there: replayed once the spool thread is started.
+    /// left there: replayed once the threads are started.
     pub(crate) fn open(
         dir: &Path,
         max_bytes: u64,
         counters: Arc<DeliveryCounters>,
     ) -> io::Result<Arc<Self>> {
-        fs::create_dir_all(dir)?;
-        let found = segment::scan(dir)?;
-        let records: u64 = found.segments.iter().map(|s| s.records).sum();
+        std::fs::create_dir_all(dir)?;
+        let found = files::scan(dir)?;
+        let records: u64 = found.segments.iter().map(Segment::unfinished).sum();
         let bytes: u64 = found.segments.iter().map(|s| s.end).sum();
         if records > 0 || found.skipped_bytes > 0 {
             tracing::info!(
@@ -106,137 +157,160 @@ impl Spool {
             );
         }
         counters.recovered(records, bytes, found.skipped_bytes);
-        let next_sequence = found.segments.last().map_or(0, |s| s.sequence + 1);
+        let next_sequence = found
+            .segments
+            .last()
+            .map_or(files::FIRST_SEQUENCE, |s| s.sequence + 1);
+        let (commands, receiver) = mpsc::sync_channel(QUEUE_MESSAGES);
         Ok(Arc::new(Self {
             dir: dir.to_owned(),
             max_bytes,
             counters,
-            active: AtomicBool::new(!found.segments.is_empty()),
+            in_spool: AtomicU64::new(records),
+            bytes: AtomicU64::new(bytes),
+            queued_bytes: AtomicU64::new(0),
+            refuse_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            commands,
+            receiver: Mutex::new(Some(receiver)),
+            dir_changed: AtomicBool::new(false),
+            next_ticket: AtomicU64::new(1),
             state: Mutex::new(State {
-                segments: found.segments.into(),
-                writer: None,
-                bytes,
+                segments: found
+                    .segments
+                    .into_iter()
+                    .map(|s| (s.sequence, s))
+                    .collect(),
+                tail: None,
+                early: None,
                 next_sequence,
-                unsynced: Vec::new(),
-                dir_changed: false,
-                buffer: Vec::new(),
-                stopped: false,
+                tickets: HashMap::new(),
+                again: false,
                 paused: false,
-                write_errors: 0,
+                stopped: false,
             }),
             wake: Condvar::new(),
-            thread: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
         }))
     }
 
-    /// Starts the spool thread, which replays records through `sink`.
+    /// Starts the writer thread and the replay thread, which sends records
+    /// through `sink` with a ticket for [`report`](Self::report).
     pub(crate) fn start(
         self: &Arc<Self>,
-        sink: impl FnMut(&Message<'_>) -> Sent + Send + 'static,
+        sink: impl FnMut(&Message<'_>, u64) -> Sent + Send + 'static,
     ) -> io::Result<()> {
+        let receiver = lock(&self.receiver).take().expect("started once");
         let spool = self.clone();
-        let handle = std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
+            .name("relayer-spool-writer".into())
+            .spawn(move || writer::run(&spool, &receiver))?;
+        let spool = self.clone();
+        let replay = std::thread::Builder::new()
             .name("relayer-spool".into())
             .spawn(move || replay::run(&spool, sink))?;
-        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        lock(&self.threads).extend([writer, replay]);
         Ok(())
     }
 
-    /// True while the spool holds messages that are not yet replayed.
+    /// True while the spool holds messages not yet delivered.
     pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
+        self.in_spool.load(Ordering::Acquire) > 0
     }
 
-    /// Writes `message` to the spool. `new` says whether it is counted as
-    /// produced here (else it was counted when it went to librdkafka's
-    /// queue). With `only_while_active`, nothing is written when the spool
-    /// is empty: the caller then sends directly, in order.
+    /// Takes `message` for the spool. With `only_while_active`, nothing is
+    /// taken when the spool is empty: the caller then sends directly, in
+    /// order. Never waits for the disk; purged messages wait for room in
+    /// the writer's queue (they come from librdkafka's thread, not from a
+    /// request).
     pub(crate) fn append(
         &self,
         message: &Message<'_>,
-        new: bool,
+        origin: Origin,
         only_while_active: bool,
     ) -> Appended {
-        let mut state = self.state();
-        if only_while_active && !self.is_active() {
+        let taken = self
+            .in_spool
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > 0 || !only_while_active).then_some(n + 1)
+            });
+        if taken.is_err() {
             return Appended::Inactive;
         }
-        let mut buffer = std::mem::take(&mut state.buffer);
-        buffer.clear();
-        let len = record::encode(message, &mut buffer) as u64;
-        let appended = if state.bytes + len > self.max_bytes {
-            Appended::Refused
-        } else {
-            match self.write(&mut state, &buffer) {
-                Ok(()) => {
-                    state.bytes += len;
-                    self.active.store(true, Ordering::Release);
-                    self.counters.spooled(new, len);
-                    self.wake.notify_one();
-                    Appended::Yes
-                }
-                Err(error) => {
-                    state.write_errors += 1;
-                    if state.write_errors.is_power_of_two() {
-                        tracing::error!(target: "relayer", %error, dir = %self.dir.display(), "spool write failed");
-                    }
-                    Appended::Refused
-                }
-            }
+        let mut encoded = Vec::with_capacity(record::encoded_len(message));
+        let len = record::encode(message, &mut encoded) as u64;
+        let refused = self.refusing()
+            || self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes && {
+                self.bytes.fetch_sub(len, Ordering::AcqRel);
+                true
+            };
+        if refused {
+            self.in_spool.fetch_sub(1, Ordering::AcqRel);
+            return Appended::Refused;
+        }
+        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let command = Command::Append {
+            record: encoded,
+            early: origin == Origin::Purged,
         };
-        state.buffer = buffer;
-        appended
+        let sent = match origin {
+            Origin::Purged => self.commands.send(command).is_ok(),
+            _ if queued > QUEUE_BYTES => false,
+            _ => !matches!(
+                self.commands.try_send(command),
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+            ),
+        };
+        if !sent {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            self.in_spool.fetch_sub(1, Ordering::AcqRel);
+            return Appended::Refused;
+        }
+        self.counters.spooled(origin == Origin::New, 0);
+        Appended::Yes
     }
 
-    /// Appends `bytes` (whole records) to the current segment, starting a
-    /// new one when there is none or it is full.
-    fn write(&self, state: &mut State, bytes: &[u8]) -> io::Result<()> {
-        let full = state.segments.back().is_none_or(|s| s.end >= SEGMENT_BYTES);
-        if state.writer.is_none() || full {
-            let sequence = state.next_sequence;
-            let file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(segment::path(&self.dir, sequence))?;
-            state.next_sequence += 1;
-            if let Some(old) = state.writer.replace(Arc::new(file)) {
-                state.unsynced.push(old);
-            }
-            state.segments.push_back(Segment::new(sequence));
-            state.dir_changed = true;
+    /// The delivery report of the replayed message `ticket`.
+    pub(crate) fn report(&self, ticket: u64, topic: &str, report: Report<'_>) {
+        let mut state = self.state();
+        let Some((sequence, offset)) = state.tickets.remove(&ticket) else {
+            return;
+        };
+        let Some(segment) = state.segments.get_mut(&sequence) else {
+            return;
+        };
+        if matches!(report, Report::Again) {
+            segment.again(offset);
+            state.again = true;
+            drop(state);
+            self.wake.notify_all();
+            return;
         }
-        let writer = state.writer.clone().expect("a segment is open");
-        if let Err(error) = (&*writer).write_all(bytes) {
-            // A partial record would misalign the ones after it: cut it
-            // off, and start a new segment next time.
-            let end = state.segments.back().map_or(0, |s| s.end);
-            let _ = writer.set_len(end);
-            state.writer = None;
-            state.unsynced.push(writer);
-            return Err(error);
+        segment.finished(offset);
+        let done = segment.is_done();
+        drop(state);
+        self.counters.unspooled(1);
+        match report {
+            Report::Failed(error) => self.counters.failed(topic, error),
+            _ => self.counters.delivered(),
         }
-        let segment = state.segments.back_mut().expect("a segment is open");
-        segment.end += bytes.len() as u64;
-        segment.records += 1;
-        Ok(())
+        let emptied = self.in_spool.fetch_sub(1, Ordering::AcqRel) == 1;
+        if done || emptied {
+            self.wake.notify_all();
+        }
     }
 
-    /// Makes every appended record durable.
-    pub(crate) fn sync(&self) {
-        let (files, dir_changed) = {
-            let mut state = self.state();
-            let mut files = std::mem::take(&mut state.unsynced);
-            files.extend(state.writer.clone());
-            (files, std::mem::take(&mut state.dir_changed))
-        };
-        for file in files {
-            if let Err(error) = file.sync_data() {
-                tracing::warn!(target: "relayer", %error, "spool sync failed");
-            }
+    /// Waits until every purged message taken so far is written, and seals
+    /// their segment: what comes later goes after it. At most until
+    /// `deadline`; false when it took longer.
+    pub(crate) fn seal_early(&self, deadline: Instant) -> bool {
+        let (reply, done) = mpsc::sync_channel(1);
+        if self.commands.send(Command::Seal(reply)).is_err() {
+            return false;
         }
-        if dir_changed && let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
+        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
     }
 
     /// Pauses or resumes replay.
@@ -245,29 +319,65 @@ impl Spool {
         self.wake.notify_all();
     }
 
-    /// Wakes the spool thread, e.g. when a new producer is ready.
+    /// Wakes the replay thread, e.g. when a new producer is ready.
     pub(crate) fn wake(&self) {
         self.wake.notify_all();
     }
 
-    /// Stops the spool thread and syncs; appends still work afterwards.
-    pub(crate) fn stop(&self) {
+    /// Stops replay (recording how far each segment was delivered), lets
+    /// the writer write what it was given and sync, until `deadline`: a
+    /// sync that takes longer goes on without being waited for. Later
+    /// appends are refused.
+    pub(crate) fn stop(&self, deadline: Instant) {
         self.state().stopped = true;
         self.wake.notify_all();
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
+        let (reply, synced) = mpsc::sync_channel(1);
+        if self.commands.send(Command::Stop(reply)).is_ok()
+            && synced
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_err()
+        {
+            tracing::warn!(target: "relayer", dir = %self.dir.display(), "spool not synced within the shutdown timeout; its last writes are safe from a crash of the process, not yet of the machine");
         }
-        self.sync();
+        for thread in lock(&self.threads).drain(..) {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// A write failed: appends are refused for `backoff`.
+    fn refuse_for(&self, backoff: Duration) {
+        let until = self.epoch.elapsed() + backoff;
+        self.refuse_until
+            .store(until.as_millis() as u64, Ordering::Release);
+    }
+
+    fn refusing(&self) -> bool {
+        self.refuse_until.load(Ordering::Acquire) > self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A message taken was not written (the disk refused it) or is lost
+    /// with its segment: it fails, and leaves the spool.
+    fn lost(&self, topic: &str, messages: u64, error: &dyn Display) {
+        if messages == 0 {
+            return;
+        }
+        self.counters.unspooled(messages);
+        self.counters.failed_many(topic, messages, error);
+        if self.in_spool.fetch_sub(messages, Ordering::AcqRel) == messages {
+            self.wake.notify_all();
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
-impl Drop for Spool {
-    fn drop(&mut self) {
-        self.sync();
-    }
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

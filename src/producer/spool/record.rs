@@ -19,6 +19,34 @@ const MAX_BODY: u32 = 256 * 1024 * 1024;
 /// A message read back from the spool.
 pub(crate) type Record = OwnedMessage;
 
+/// The length of the encoded `message` on disk.
+pub(crate) fn encoded_len(message: &Message<'_>) -> usize {
+    let headers: usize = message
+        .headers
+        .iter()
+        .map(|(name, value)| 2 + name.len() + 4 + value.len())
+        .sum();
+    HEADER
+        + 2
+        + message.topic.len()
+        + 4
+        + message.key.map_or(0, <[u8]>::len)
+        + 2
+        + headers
+        + message.payload.len()
+}
+
+/// The topic of an encoded record.
+pub(crate) fn topic(encoded: &[u8]) -> &str {
+    let len = encoded
+        .get(HEADER..HEADER + 2)
+        .map_or(0, |len| u16::from_le_bytes([len[0], len[1]]) as usize);
+    encoded
+        .get(HEADER + 2..HEADER + 2 + len)
+        .and_then(|topic| std::str::from_utf8(topic).ok())
+        .unwrap_or("spool")
+}
+
 /// Appends the encoded `message` to `out`; returns its length on disk.
 pub(crate) fn encode(message: &Message<'_>, out: &mut Vec<u8>) -> usize {
     let start = out.len();
@@ -131,6 +159,8 @@ mod tests {
         let mut bytes = Vec::new();
         let len = encode(&message, &mut bytes);
         assert_eq!(len, bytes.len());
+        assert_eq!(len, encoded_len(&message));
+        assert_eq!(topic(&bytes), "orders");
         let mut body = Vec::new();
         match read(&mut &bytes[..], len as u64, &mut body).unwrap() {
             Next::Record(record, read_len) => {

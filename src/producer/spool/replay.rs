@@ -1,20 +1,20 @@
-//! The spool thread: hands spooled records to Kafka in order, deletes
-//! replayed segments, and syncs appended ones every [`SYNC_EVERY`].
+//! The replay thread: sends spooled records in order, sends again the ones
+//! purged from the queue or timed out, deletes segments once every record
+//! in them is delivered, and records at a stop how far each one was.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::record::{self, Next, Record};
-use super::segment;
-use super::{SYNC_EVERY, Spool};
+use super::{Spool, files};
 use crate::producer::Message;
 
 /// What the sink did with a replayed message.
 #[derive(Debug)]
 pub(crate) enum Sent {
-    /// Handed to librdkafka's queue.
+    /// Handed to librdkafka's queue: its report comes to [`Spool::report`].
     Queued,
     /// Not now: the queue is full or the producer is being replaced.
     Later,
@@ -25,153 +25,204 @@ pub(crate) enum Sent {
 /// How long to wait before offering a message again to a full queue.
 const RETRY_AFTER: Duration = Duration::from_millis(5);
 
-/// Where the replay is: an open segment and the offset of the next record.
-struct Cursor {
+/// How long to sleep when there is nothing to do and nobody wakes us.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// An open segment, positioned at `offset`.
+struct Input {
     sequence: u64,
     offset: u64,
-    replayed: u64,
-    input: BufReader<File>,
+    reader: BufReader<File>,
 }
 
-pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>) -> Sent) {
-    let mut cursor: Option<Cursor> = None;
-    let mut pending: Option<(Record, u64)> = None;
+/// A record read but not taken yet (the queue was full).
+struct Pending {
+    sequence: u64,
+    offset: u64,
+    size: u64,
+    record: Record,
+}
+
+pub(super) fn run(spool: &Spool, mut sink: impl FnMut(&Message<'_>, u64) -> Sent) {
+    let mut input: Option<Input> = None;
+    let mut pending: Option<Pending> = None;
     let mut body = Vec::new();
-    let mut synced = Instant::now();
     loop {
-        if synced.elapsed() >= SYNC_EVERY {
-            spool.sync();
-            synced = Instant::now();
-        }
-        // Where to read next, or wait for something to do.
-        let (sequence, start, end, records) = {
-            let state = spool.state();
+        // What to read next, or wait for something to do.
+        let (sequence, offset, end) = {
+            let mut state = spool.state();
             if state.stopped {
-                drop(state);
-                save_cursor(spool, cursor.as_ref());
+                save_cursors(spool, &state);
                 return;
             }
-            let idle = state.paused || state.segments.is_empty();
-            if idle {
-                let wait = SYNC_EVERY.saturating_sub(synced.elapsed());
-                drop(spool.wake.wait_timeout(state, wait));
+            let empty = spool.in_spool.load(Ordering::Acquire) == 0;
+            let done: Vec<(u64, u64)> = state
+                .segments
+                .values()
+                .filter(|s| s.is_done() && state.early != Some(s.sequence))
+                .filter(|s| empty || state.tail != Some(s.sequence))
+                .map(|s| (s.sequence, s.end))
+                .collect();
+            if !done.is_empty() {
+                for (sequence, _) in &done {
+                    state.segments.remove(sequence);
+                    if state.tail == Some(*sequence) {
+                        state.tail = None;
+                    }
+                }
+                drop(state);
+                delete(spool, &done);
                 continue;
             }
-            let front = state.segments.front().expect("not empty");
-            (front.sequence, front.start, front.end, front.records)
-        };
-        if cursor.as_ref().is_none_or(|c| c.sequence != sequence) {
-            cursor = open(spool, sequence, start);
-            if cursor.is_none() {
-                lose_rest(spool, records, 0, end - start, "spool segment unreadable");
-                drop_front(spool, sequence, 0);
+            if state.paused {
+                drop(spool.wake.wait_timeout(state, IDLE));
                 continue;
             }
-        }
-        let at = cursor.as_mut().expect("just opened");
-        if pending.is_none() && at.offset >= end {
-            drop_front(spool, sequence, at.offset);
-            continue;
-        }
-        if pending.is_none() {
-            match record::read(&mut at.input, end - at.offset, &mut body) {
-                Ok(Next::Record(record, size)) => pending = Some((record, size)),
-                Ok(Next::End) => continue,
-                Ok(Next::Corrupt) | Err(_) => {
-                    lose_rest(
-                        spool,
-                        records,
-                        at.replayed,
-                        end - at.offset,
-                        "spool record corrupt",
-                    );
-                    at.offset = end;
+            if state.again {
+                if state.segments.values().any(|s| s.in_flight()) {
+                    drop(spool.wake.wait_timeout(state, RETRY_AFTER));
+                    continue;
+                }
+                state.segments.values_mut().for_each(|s| s.rewind());
+                state.again = false;
+                pending = None;
+            }
+            // In order; not past purged messages still being written.
+            let early = state.early;
+            let next = state
+                .segments
+                .values_mut()
+                .take_while(|s| early != Some(s.sequence))
+                .find_map(|s| Some((s.sequence, s.next_read()?, s.end)));
+            match next {
+                Some(next) => next,
+                None => {
+                    drop(spool.wake.wait_timeout(state, IDLE));
                     continue;
                 }
             }
-        }
-        let (record, size) = pending.take().expect("read above");
-        // Counted out of the spool once handed over: librdkafka reports a
-        // delivery after `linger.ms` at the earliest, long after this.
-        match record.with_message(|message| sink(message)) {
-            Sent::Queued => {
-                spool.counters.unspooled(&record.topic, None);
-                advance(at, size);
+        };
+        let (record, size) = match pending.take() {
+            Some(p) if (p.sequence, p.offset) == (sequence, offset) => (p.record, p.size),
+            _ => match read(spool, &mut input, sequence, offset, end, &mut body) {
+                Some(read) => read,
+                None => {
+                    input = None;
+                    lose_rest(spool, sequence, end - offset);
+                    continue;
+                }
+            },
+        };
+        let ticket = {
+            let mut state = spool.state();
+            let Some(segment) = state.segments.get_mut(&sequence) else {
+                continue;
+            };
+            if segment.delivered_before(offset, size) {
+                continue;
             }
-            Sent::Refused(error) => {
-                spool.counters.unspooled(&record.topic, Some(&error));
-                advance(at, size);
-            }
+            segment.sending(offset, size);
+            let ticket = spool.next_ticket.fetch_add(1, Ordering::Relaxed);
+            state.tickets.insert(ticket, (sequence, offset));
+            ticket
+        };
+        match record.with_message(|message| sink(message, ticket)) {
+            Sent::Queued => {}
             Sent::Later => {
-                pending = Some((record, size));
-                let state = spool.state();
+                let mut state = spool.state();
+                state.tickets.remove(&ticket);
+                if let Some(segment) = state.segments.get_mut(&sequence) {
+                    segment.not_sent(offset);
+                }
+                pending = Some(Pending {
+                    sequence,
+                    offset,
+                    size,
+                    record,
+                });
                 if !state.stopped {
                     drop(spool.wake.wait_timeout(state, RETRY_AFTER));
                 }
             }
+            Sent::Refused(error) => {
+                spool.report(ticket, &record.topic, super::Report::Failed(&error))
+            }
         }
     }
 }
 
-fn advance(at: &mut Cursor, size: u64) {
-    at.offset += size;
-    at.replayed += 1;
-}
-
-fn open(spool: &Spool, sequence: u64, start: u64) -> Option<Cursor> {
-    let mut file = File::open(segment::path(&spool.dir, sequence)).ok()?;
-    file.seek(SeekFrom::Start(start)).ok()?;
-    Some(Cursor {
-        sequence,
-        offset: start,
-        replayed: 0,
-        input: BufReader::with_capacity(256 * 1024, file),
-    })
-}
-
-/// At a stop, records how far the front segment was replayed: what was
-/// handed to Kafka is delivered or, purged at shutdown, spooled again in a
-/// newer segment; the next start must not send it a second time.
-fn save_cursor(spool: &Spool, cursor: Option<&Cursor>) {
-    if let Some(cursor) = cursor.filter(|c| c.replayed > 0)
-        && let Err(error) = segment::write_cursor(&spool.dir, cursor.sequence, cursor.offset)
+/// Reads the record at `offset` of segment `sequence` (which holds `end`
+/// bytes of records): with the open input when it is there, else opening
+/// the file. `None` when it cannot be read.
+fn read(
+    spool: &Spool,
+    input: &mut Option<Input>,
+    sequence: u64,
+    offset: u64,
+    end: u64,
+    body: &mut Vec<u8>,
+) -> Option<(Record, u64)> {
+    if input
+        .as_ref()
+        .is_none_or(|i| (i.sequence, i.offset) != (sequence, offset))
     {
-        tracing::warn!(target: "relayer", %error, "could not record how far the spool was replayed");
+        let mut file = File::open(files::path(&spool.dir, sequence)).ok()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        *input = Some(Input {
+            sequence,
+            offset,
+            reader: BufReader::with_capacity(256 * 1024, file),
+        });
+    }
+    let at = input.as_mut().expect("opened above");
+    match record::read(&mut at.reader, end - offset, body) {
+        Ok(Next::Record(record, size)) => {
+            at.offset += size;
+            Some((record, size))
+        }
+        Ok(Next::End | Next::Corrupt) | Err(_) => None,
     }
 }
 
-/// Every record of the front segment up to `offset` is replayed: delete
-/// it, unless more records came meanwhile. When it was the last one, the
-/// spool is empty and later messages go to Kafka directly.
-fn drop_front(spool: &Spool, sequence: u64, offset: u64) {
-    let mut state = spool.state();
-    match state.segments.front() {
-        Some(front) if front.sequence == sequence && front.end <= offset => {}
-        Some(front) if front.sequence == sequence && offset == 0 => {}
-        _ => return,
-    }
-    let front = state.segments.pop_front().expect("checked");
-    if state.segments.is_empty() {
-        // It was the one being written: later appends start a new one.
-        state.writer = None;
-        spool.active.store(false, Ordering::Release);
-    }
-    state.bytes -= front.end;
-    state.dir_changed = true;
-    drop(state);
-    spool.counters.spool_bytes(-(front.end as i64));
-    if let Err(error) = fs::remove_file(front.path(&spool.dir)) {
-        tracing::warn!(target: "relayer", %error, "could not delete a replayed spool segment");
-    }
-    let _ = fs::remove_file(segment::cursor_path(&spool.dir, front.sequence));
-}
-
-/// The rest of a segment cannot be read: its messages are lost, counted as
-/// failed, and its bytes as skipped.
-fn lose_rest(spool: &Spool, records: u64, replayed: u64, bytes: u64, why: &str) {
-    tracing::warn!(target: "relayer", lost = records - replayed, bytes, "{why}: messages lost");
-    for _ in replayed..records {
-        spool.counters.unspooled("spool", Some(&why));
-    }
+/// The rest of a segment cannot be read: the messages not yet sent are
+/// lost, counted as failed in one count, and its bytes as skipped. A
+/// segment being written is sealed: later messages go to a new one.
+fn lose_rest(spool: &Spool, sequence: u64, bytes: u64) {
+    let lost = {
+        let mut state = spool.state();
+        if state.tail == Some(sequence) {
+            state.tail = None;
+        }
+        state
+            .segments
+            .get_mut(&sequence)
+            .map_or(0, |segment| segment.lose_rest())
+    };
+    tracing::warn!(target: "relayer", lost, bytes, "spool segment corrupt or unreadable: messages lost");
     spool.counters.spool_skipped(bytes);
+    spool.lost("spool", lost, &"spool record corrupt or unreadable");
+}
+
+/// Deletes segments whose records are all delivered.
+fn delete(spool: &Spool, segments: &[(u64, u64)]) {
+    for (sequence, end) in segments {
+        spool.bytes.fetch_sub(*end, Ordering::AcqRel);
+        spool.counters.spool_bytes(-(*end as i64));
+        if let Err(error) = files::remove(&spool.dir, *sequence) {
+            tracing::warn!(target: "relayer", %error, "could not delete a delivered spool segment");
+        }
+    }
+    spool.dir_changed.store(true, Ordering::Release);
+}
+
+/// At a stop, records for every segment still there which records were
+/// delivered: the next process must not send them a second time.
+fn save_cursors(spool: &Spool, state: &super::State) {
+    for segment in state.segments.values() {
+        if let Some(cursor) = segment.cursor()
+            && let Err(error) = files::write_cursor(&spool.dir, segment.sequence, &cursor)
+        {
+            tracing::warn!(target: "relayer", %error, "could not record how far the spool was delivered");
+        }
+    }
 }

@@ -1,124 +1,283 @@
-//! Segment files: a spool directory holds `<sequence>.spool` files, appended
-//! in sequence order and deleted once every record is handed to Kafka.
+//! One segment's bookkeeping: what was written to it, read back, sent, and
+//! delivered. A record leaves the spool only on its delivery report: until
+//! then its segment stays on disk, and a record purged from the queue or
+//! timed out is sent again from there.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::record::{self, Next};
+use super::files::Cursor;
 
-/// A new segment is started past this size, so that replayed space is
+/// A new segment is started past this size, so that delivered space is
 /// given back to the disk soon.
 pub(super) const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
-const EXTENSION: &str = "spool";
-
-/// A segment file and what it holds.
+/// A segment file and where its records are.
 #[derive(Debug)]
 pub(super) struct Segment {
+    /// Segments are replayed in sequence order. Messages purged from a
+    /// dead producer's queue are older than everything in the spool: they
+    /// go to a segment numbered before the oldest.
     pub(super) sequence: u64,
-    /// Where the records not yet replayed begin: 0, or what a stopped
-    /// process had replayed (its cursor file).
-    pub(super) start: u64,
     /// The bytes of good records, from the start of the file.
     pub(super) end: u64,
-    /// How many good records after `start`.
-    pub(super) records: u64,
+    /// Records neither delivered nor failed (nor lost to corruption).
+    unfinished: u64,
+    /// Every record before this offset is finished.
+    start: u64,
+    /// The offset of the next record to read.
+    read: u64,
+    /// The records from `start` on that were read, by offset.
+    sent: BTreeMap<u64, Entry>,
+    /// Offsets that a previous process delivered (its cursor).
+    delivered_before: BTreeSet<u64>,
+    /// A record could not be read: the rest of the segment is lost.
+    corrupt: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    size: u64,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Handed to librdkafka, no report yet.
+    InFlight,
+    /// Delivered, or failed for good.
+    Done,
+    /// Purged from the queue or timed out: to be sent again.
+    Again,
 }
 
 impl Segment {
     pub(super) fn new(sequence: u64) -> Self {
+        Self::recovered(sequence, 0, 0, Cursor::default())
+    }
+
+    /// A segment found at start, with `records` not yet delivered.
+    pub(super) fn recovered(sequence: u64, end: u64, records: u64, cursor: Cursor) -> Self {
         Self {
             sequence,
-            start: 0,
-            end: 0,
-            records: 0,
+            end,
+            unfinished: records,
+            start: cursor.start,
+            read: cursor.start,
+            sent: BTreeMap::new(),
+            delivered_before: cursor.done,
+            corrupt: false,
         }
     }
 
-    pub(super) fn path(&self, dir: &Path) -> PathBuf {
-        path(dir, self.sequence)
+    pub(super) fn unfinished(&self) -> u64 {
+        self.unfinished
     }
-}
 
-pub(super) fn path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("{sequence:020}.{EXTENSION}"))
-}
-
-/// Where a stopped process recorded how far it replayed a segment: the
-/// records before that offset were delivered, or moved to a newer segment
-/// at shutdown, and must not be sent again.
-pub(super) fn cursor_path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("{sequence:020}.{CURSOR_EXTENSION}"))
-}
-
-const CURSOR_EXTENSION: &str = "replayed";
-
-/// Records that the records of segment `sequence` before `offset` are done.
-pub(super) fn write_cursor(dir: &Path, sequence: u64, offset: u64) -> io::Result<()> {
-    let path = cursor_path(dir, sequence);
-    fs::write(&path, offset.to_string())?;
-    File::open(&path)?.sync_all()
-}
-
-fn read_cursor(dir: &Path, sequence: u64) -> u64 {
-    fs::read_to_string(cursor_path(dir, sequence))
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// What a crashed process left: its segments in order, each read up to its
-/// first torn or corrupt record.
-#[derive(Debug, Default)]
-pub(super) struct Found {
-    pub(super) segments: Vec<Segment>,
-    /// Bytes after a torn or corrupt record, skipped.
-    pub(super) skipped_bytes: u64,
-}
-
-/// Lists and checks the segments in `dir`.
-pub(super) fn scan(dir: &Path) -> io::Result<Found> {
-    let mut sequences = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == EXTENSION)
-            && let Some(sequence) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse::<u64>().ok())
-        {
-            sequences.push(sequence);
+    /// A record of `size` bytes was written at the end. False when the
+    /// segment is corrupt: nothing written to it can be read back.
+    pub(super) fn appended(&mut self, size: u64) -> bool {
+        self.end += size;
+        if self.corrupt {
+            self.read = self.end;
+            return false;
         }
+        self.unfinished += 1;
+        true
     }
-    sequences.sort_unstable();
-    let mut found = Found::default();
-    let mut body = Vec::new();
-    for sequence in sequences {
-        let file = File::open(path(dir, sequence))?;
-        let len = file.metadata()?.len();
-        let mut input = BufReader::new(file);
-        let cursor = read_cursor(dir, sequence);
-        let mut segment = Segment::new(sequence);
-        loop {
-            if segment.end == cursor {
-                // On a record boundary: the cursor is good.
-                segment.start = cursor;
-                segment.records = 0;
+
+    /// The offset of the next record to send, past records already done.
+    pub(super) fn next_read(&mut self) -> Option<u64> {
+        while let Some(entry) = self.sent.get(&self.read).filter(|e| e.state == State::Done) {
+            self.read += entry.size;
+        }
+        (self.read < self.end && !self.corrupt).then_some(self.read)
+    }
+
+    /// The record at `offset` was read; true when a previous process
+    /// delivered it already: it is passed over.
+    pub(super) fn delivered_before(&mut self, offset: u64, size: u64) -> bool {
+        if !self.delivered_before.remove(&offset) {
+            return false;
+        }
+        self.insert(offset, size, State::Done);
+        true
+    }
+
+    /// The record at `offset` is being handed to librdkafka.
+    pub(super) fn sending(&mut self, offset: u64, size: u64) {
+        self.insert(offset, size, State::InFlight);
+    }
+
+    /// The record at `offset` was not taken after all: read it again.
+    pub(super) fn not_sent(&mut self, offset: u64) {
+        self.sent.remove(&offset);
+        self.read = self.read.min(offset);
+    }
+
+    /// The record at `offset` was delivered or failed for good.
+    pub(super) fn finished(&mut self, offset: u64) {
+        if let Some(entry) = self.sent.get_mut(&offset) {
+            entry.state = State::Done;
+            self.unfinished -= 1;
+        }
+        self.compact();
+    }
+
+    /// Moves `start` past the records done in a row.
+    fn compact(&mut self) {
+        while let Some(entry) = self.sent.get(&self.start).copied() {
+            if entry.state != State::Done {
+                break;
             }
-            match record::read(&mut input, len - segment.end, &mut body) {
-                Ok(Next::Record(_, size)) => {
-                    segment.end += size;
-                    segment.records += 1;
-                }
-                Ok(Next::End) => break,
-                Ok(Next::Corrupt) | Err(_) => {
-                    found.skipped_bytes += len - segment.end;
-                    break;
-                }
-            }
+            self.sent.remove(&self.start);
+            self.start += entry.size;
         }
-        found.segments.push(segment);
     }
-    Ok(found)
+
+    /// The record at `offset` must be sent again.
+    pub(super) fn again(&mut self, offset: u64) {
+        if let Some(entry) = self.sent.get_mut(&offset) {
+            entry.state = State::Again;
+        }
+    }
+
+    pub(super) fn in_flight(&self) -> bool {
+        self.sent.values().any(|e| e.state == State::InFlight)
+    }
+
+    /// Reads again from the oldest record to send again; records delivered
+    /// meanwhile are passed over.
+    pub(super) fn rewind(&mut self) {
+        let again: Vec<u64> = self
+            .sent
+            .iter()
+            .filter(|(_, e)| e.state == State::Again)
+            .map(|(offset, _)| *offset)
+            .collect();
+        for offset in again {
+            self.not_sent(offset);
+        }
+    }
+
+    /// A record at the read offset cannot be read: the records not yet
+    /// sent are lost. Returns how many.
+    pub(super) fn lose_rest(&mut self) -> u64 {
+        let waiting = self
+            .sent
+            .values()
+            .filter(|e| e.state != State::Done)
+            .count() as u64;
+        let lost = self.unfinished.saturating_sub(waiting);
+        self.unfinished -= lost;
+        self.corrupt = true;
+        self.read = self.end;
+        self.delivered_before.clear();
+        lost
+    }
+
+    /// Every record is finished and read: the file can go.
+    pub(super) fn is_done(&self) -> bool {
+        self.unfinished == 0 && (self.read >= self.end || self.corrupt)
+    }
+
+    /// What a clean stop records, so that the next process sends nothing
+    /// twice; `None` when nothing was delivered.
+    pub(super) fn cursor(&self) -> Option<Cursor> {
+        let done: BTreeSet<u64> = self
+            .sent
+            .iter()
+            .filter(|(_, e)| e.state == State::Done)
+            .map(|(offset, _)| *offset)
+            .chain(self.delivered_before.iter().copied())
+            .collect();
+        (self.start > 0 || !done.is_empty()).then_some(Cursor {
+            start: self.start,
+            done,
+        })
+    }
+
+    fn insert(&mut self, offset: u64, size: u64, state: State) {
+        self.sent.insert(offset, Entry { size, state });
+        self.read = self.read.max(offset + size);
+        self.compact();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment with `n` records of 10 bytes.
+    fn segment(n: u64) -> Segment {
+        let mut segment = Segment::new(1);
+        for _ in 0..n {
+            assert!(segment.appended(10));
+        }
+        segment
+    }
+
+    fn send_all(segment: &mut Segment) -> Vec<u64> {
+        let mut sent = Vec::new();
+        while let Some(offset) = segment.next_read() {
+            segment.sending(offset, 10);
+            sent.push(offset);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_segment_is_done_only_when_every_record_is_delivered() {
+        let mut segment = segment(3);
+        assert_eq!(send_all(&mut segment), [0, 10, 20]);
+        assert!(!segment.is_done(), "handed over is not delivered");
+        segment.finished(20);
+        segment.finished(0);
+        assert_eq!(segment.cursor().unwrap().start, 10);
+        assert_eq!(segment.cursor().unwrap().done, BTreeSet::from([20]));
+        segment.finished(10);
+        assert!(segment.is_done());
+        assert_eq!(segment.cursor().unwrap().start, 30);
+    }
+
+    #[test]
+    fn records_to_send_again_are_read_again_in_order_and_delivered_ones_are_not() {
+        let mut segment = segment(4);
+        send_all(&mut segment);
+        segment.finished(10);
+        segment.again(0);
+        segment.again(20);
+        segment.again(30);
+        assert!(!segment.in_flight());
+        segment.rewind();
+        assert_eq!(send_all(&mut segment), [0, 20, 30]);
+    }
+
+    #[test]
+    fn a_corrupt_record_loses_only_what_was_not_sent() {
+        let mut segment = segment(5);
+        segment.sending(0, 10);
+        segment.finished(0);
+        segment.sending(10, 10);
+        assert_eq!(segment.lose_rest(), 3);
+        assert!(!segment.is_done(), "one is still in flight");
+        assert!(!segment.appended(10), "written after the damage: lost too");
+        segment.finished(10);
+        assert!(segment.is_done());
+        assert_eq!(segment.unfinished(), 0);
+    }
+
+    #[test]
+    fn records_a_previous_process_delivered_are_passed_over() {
+        let cursor = Cursor {
+            start: 10,
+            done: BTreeSet::from([20]),
+        };
+        let mut segment = Segment::recovered(1, 40, 2, cursor);
+        assert_eq!(segment.next_read(), Some(10));
+        segment.sending(10, 10);
+        assert_eq!(segment.next_read(), Some(20));
+        assert!(segment.delivered_before(20, 10));
+        assert_eq!(segment.next_read(), Some(30));
+        assert!(!segment.delivered_before(30, 10));
+    }
 }
