@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rdkafka::types::RDKafkaRespErr;
+use relayer::producer::Stats;
 use relayer::{Error, Relayer};
 use relayer_test::EmbeddedBroker;
 
@@ -143,4 +144,159 @@ fn with_a_spool_nothing_is_dropped_while_the_producer_is_replaced() {
     sorted.dedup();
     assert_eq!(sorted.len(), payloads.len(), "no duplicates");
     assert_eq!(sorted, payloads, "in order");
+}
+
+/// Sends keyed, numbered messages from four threads at a high rate while
+/// the producer is replaced twice, the second time after a backoff; returns
+/// the stats after a flush and the payloads on the topic. The relayers
+/// given have one request in flight per broker: the embedded broker does
+/// not refuse the batches behind one it failed, as a real one does, and
+/// librdkafka's retry of the failed one would land after them.
+fn replaced_twice_under_load(
+    relayer: &Relayer,
+    broker: &EmbeddedBroker,
+) -> (Stats, Vec<(u64, u64)>) {
+    const WORKERS: u64 = 4;
+    relayer.emit("order", "warm-up", &(99, 0)).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    let sending = Duration::from_secs(3);
+    std::thread::scope(|threads| {
+        for worker in 0..WORKERS {
+            threads.spawn(move || {
+                let started = Instant::now();
+                let mut n = 0;
+                while started.elapsed() < sending {
+                    n += 1;
+                    let key = format!("worker-{worker}");
+                    match relayer.emit_with_key("order", "created", &(worker, n), key.as_str()) {
+                        Ok(())
+                        | Err(Error::ProducerUnavailable { .. } | Error::QueueFull { .. }) => {}
+                        Err(other) => panic!("{other}"),
+                    }
+                    if n % 20 == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        // Two in a row: the second replacement follows the first closely
+        // and waits out a backoff while messages keep coming.
+        broker.fail_produce_requests(&[fatal, fatal]);
+    });
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    let received = broker
+        .consumer()
+        .unwrap()
+        .read("order", stats.delivered as usize, TIMEOUT)
+        .unwrap();
+    let payloads = received
+        .iter()
+        .map(|m| {
+            let payload = &m.json()["payload"];
+            (payload[0].as_u64().unwrap(), payload[1].as_u64().unwrap())
+        })
+        .collect();
+    (stats, payloads)
+}
+
+/// Per worker (key), the numbers arrive in increasing order, but for
+/// messages sent again (at least once: in flight when a producer was
+/// purged, the broker may have written them); returns how many those are.
+fn assert_order_per_key(payloads: &[(u64, u64)]) -> usize {
+    let mut last = std::collections::BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut again = 0;
+    for (worker, n) in payloads {
+        if !seen.insert((*worker, *n)) {
+            again += 1;
+            continue;
+        }
+        if let Some(previous) = last.insert(*worker, *n) {
+            assert!(previous < *n, "worker {worker}: {previous} then {n}");
+        }
+    }
+    again
+}
+
+#[test]
+fn two_replacements_at_a_high_rate_keep_order_per_key_without_a_spool() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 4).unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("max.in.flight.requests.per.connection", "1")
+        .build()
+        .unwrap();
+    let (stats, payloads) = replaced_twice_under_load(&relayer, &broker);
+    println!("two replacements, no spool: {stats:?}");
+    println!("sent again: {}", assert_order_per_key(&payloads));
+    assert_eq!(stats.queued, 0, "{stats:?}");
+    assert!(
+        stats.failed + stats.dropped > 0,
+        "the faults cost messages: {stats:?}"
+    );
+}
+
+#[test]
+fn two_replacements_at_a_high_rate_keep_order_per_key_with_a_spool() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("max.in.flight.requests.per.connection", "1")
+        .spool(dir.path(), 1 << 30)
+        .build()
+        .unwrap();
+    let (stats, payloads) = replaced_twice_under_load(&relayer, &broker);
+    println!("two replacements, spool: {stats:?}");
+    println!("sent again: {}", assert_order_per_key(&payloads));
+    assert_eq!((stats.queued, stats.dropped), (0, 0), "{stats:?}");
+}
+
+#[test]
+fn messages_held_during_a_replacement_are_bounded_by_bytes() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 1).unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("queue.buffering.max.kbytes", "1024")
+        .build()
+        .unwrap();
+    relayer.emit("order", "warm-up", &0).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    // The first replacement is immediate; the second, right after it,
+    // waits out a backoff with no producer: messages are held meanwhile.
+    let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    for _ in 0..2 {
+        let failed = relayer.stats().failed;
+        broker.fail_produce_requests(&[fatal]);
+        let deadline = Instant::now() + TIMEOUT;
+        while relayer.stats().failed == failed {
+            relayer.emit("order", "created", &"small").unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            assert!(Instant::now() < deadline, "no fatal error");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = relayer.stats();
+    let payload = "x".repeat(50 * 1024);
+    let (mut held, mut refused) = (0, 0);
+    for _ in 0..100 {
+        match relayer.emit("order", "large", &payload) {
+            Ok(()) => held += 1,
+            Err(Error::ProducerUnavailable { .. }) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    let stats = relayer.stats();
+    println!("held {held} of 100 messages of 50 KiB, refused {refused}; {stats:?}");
+    assert!(held <= 20, "1 MiB holds 20 messages of 50 KiB, not {held}");
+    assert!(held > 0, "some are held");
+    assert_eq!(stats.dropped - before.dropped, refused, "{stats:?}");
+    relayer.flush(TIMEOUT).unwrap();
+    assert_eq!(relayer.stats().queued, 0);
 }

@@ -245,16 +245,27 @@ impl Callbacks {
     }
 }
 
-/// A replayed message that failed this way is still in the spool: send it
-/// again (after a purge in flight, the broker may have it already: at
-/// least once).
+/// A replayed message that failed this way is still in the spool and is
+/// sent again: everything but an error about the message itself (its size,
+/// its topic, its format), which would fail again. A fatal error of the
+/// producer, a purge, a timeout are about the producer or the broker.
+/// After a purge in flight the broker may have it already: at least once.
 fn again(error: &KafkaError) -> bool {
-    matches!(
+    !matches!(
         error.rdkafka_error_code(),
         Some(
-            RDKafkaErrorCode::PurgeQueue
-                | RDKafkaErrorCode::PurgeInflight
-                | RDKafkaErrorCode::MessageTimedOut
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::InvalidRequiredAcks
+                | RDKafkaErrorCode::InvalidArgument
         )
     )
 }

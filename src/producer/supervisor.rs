@@ -25,9 +25,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A client that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How long the old client gets to hand back every message it holds.
-/// Purging is local and its reports come at once: this bounds a client
-/// whose polling thread is stuck.
-const SETTLE: Duration = Duration::from_secs(2);
+/// Purging is local, but a full queue is 100,000 reports to serve on a
+/// busy machine: this only bounds a client whose polling thread is stuck.
+const SETTLE: Duration = Duration::from_secs(10);
 
 pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
     let mut backoff = MIN_BACKOFF;

@@ -381,3 +381,59 @@ impl Spool {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: &[u8]) -> Message<'_> {
+        Message {
+            topic: "orders",
+            key: None,
+            headers: &[],
+            payload,
+        }
+    }
+
+    /// Without its writer thread running, as when the disk stalls: an
+    /// append touches no file, and past the queue's bound it is refused
+    /// at once instead of waiting.
+    #[test]
+    fn appends_never_wait_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Arc::new(DeliveryCounters::default());
+        let spool = Spool::open(dir.path(), u64::MAX, counters.clone()).unwrap();
+        let payload = vec![b'x'; 1024 * 1024];
+        let started = Instant::now();
+        let mut taken = 0_u64;
+        while spool.append(&message(&payload), Origin::New, false) == Appended::Yes {
+            taken += 1;
+        }
+        let each = record::encoded_len(&message(&payload)) as u64;
+        assert_eq!(
+            taken,
+            QUEUE_BYTES / each,
+            "64 MiB wait for the writer, no more"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let more = spool.append(&message(&payload), Origin::New, true);
+        assert_eq!(more, Appended::Refused, "the queue is full");
+        assert_eq!(counters.snapshot().spooled, taken);
+    }
+
+    #[test]
+    fn past_the_size_cap_appends_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 100, Arc::default()).unwrap();
+        assert_eq!(
+            spool.append(&message(&[b'x'; 40]), Origin::New, false),
+            Appended::Yes
+        );
+        assert_eq!(
+            spool.append(&message(&[b'x'; 40]), Origin::New, false),
+            Appended::Refused
+        );
+        assert!(spool.is_active());
+    }
+}
