@@ -12,7 +12,9 @@
 //!   against the rate at which librdkafka delivers a full in-memory queue
 //!   to the same broker (messages/s);
 //! - both against the disk's sequential write rate, measured here in the
-//!   same directory (writes of 1 MiB, then `fdatasync`).
+//!   same directory (writes of 1 MiB, then `fdatasync`);
+//! - opening a spool left by a previous process (`build()` reads and checks
+//!   every record) against reading its files.
 //!
 //! `cargo bench --bench spool` (about a minute; `SPOOL_BENCH_MB` sets the
 //! volume spooled, 100 by default).
@@ -168,10 +170,16 @@ fn main() {
     let before = on.stats();
     let target_bytes = (megabytes as u64) << 20;
     let start = Instant::now();
-    let mut calls = 0u64;
+    let (mut calls, mut refused) = (0u64, 0u64);
     while on.stats().spool_bytes - before.spool_bytes < target_bytes {
         for order in &orders {
-            on.emit(TOPIC, "created", order).expect("spooled");
+            match on.emit(TOPIC, "created", order) {
+                Ok(()) => {}
+                // The writer's queue is full: the disk is slower than
+                // the calls.
+                Err(relayer::Error::SpoolFull { .. }) => refused += 1,
+                Err(other) => panic!("{other}"),
+            }
         }
         calls += orders.len() as u64;
     }
@@ -180,7 +188,7 @@ fn main() {
     let write_rate = written as f64 / MB / took.as_secs_f64();
     println!(
         "emit, broker down, into the spool: {:.0} ns per call ({payload_bytes}-byte payload), \
-         spool write {write_rate:.0} MB/s",
+         spool write {write_rate:.0} MB/s; {refused} of {calls} calls refused (writer behind)",
         took.as_nanos() as f64 / calls as f64
     );
 
@@ -210,4 +218,41 @@ fn main() {
         write_rate / disk,
         replay_messages / delivery
     );
+    drop(on);
+    opening(&broker, &orders, &dir.path().join("left"), target_bytes);
+}
+
+/// Leaves a spool of `bytes` in `dir` (the broker down), then times
+/// opening it again, against reading its files.
+fn opening(broker: &EmbeddedBroker, orders: &[Order], dir: &Path, bytes: u64) {
+    broker.down().expect("down");
+    let left = relayer(broker, Some(dir));
+    while left.stats().spool_bytes < bytes {
+        for order in orders {
+            let _ = left.emit(TOPIC, "created", order);
+        }
+    }
+    let stats = left.shutdown(Duration::from_secs(5));
+    drop(left);
+    let start = Instant::now();
+    let mut read = 0;
+    for entry in std::fs::read_dir(dir).expect("the spool") {
+        read += std::fs::read(entry.expect("a file").path())
+            .expect("read")
+            .len();
+    }
+    let reading = start.elapsed();
+    let start = Instant::now();
+    let again = relayer(broker, Some(dir));
+    let opening = start.elapsed();
+    assert_eq!(again.stats().produced, stats.spooled, "all found");
+    println!(
+        "opening a spool of {:.1} MB ({} messages): build() {opening:.2?}, \
+         reading its files {reading:.2?}; ratio {:.2}",
+        read as f64 / MB,
+        stats.spooled,
+        opening.as_secs_f64() / reading.as_secs_f64()
+    );
+    broker.up().expect("up");
+    drain(&again);
 }

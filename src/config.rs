@@ -234,12 +234,27 @@ impl Builder {
     /// message rate: about a second at 100,000 messages/s), and give each
     /// process a directory of its own on a local disk.
     ///
-    /// Appending costs the request one buffered write to the file (no
-    /// `fsync`): a spooled message survives a crash of the process at once,
-    /// and a crash of the machine once synced, within a second. Torn or
-    /// corrupt records found at start are skipped and counted
-    /// ([`Stats::spool_skipped_bytes`](crate::producer::Stats::spool_skipped_bytes)).
-    /// Past `max_bytes`, messages are dropped and counted.
+    /// When a message is safe:
+    /// - the request's thread only encodes it and hands it to the spool's
+    ///   writer thread; past that thread's queue (100,000 messages or
+    ///   64 MiB), past `max_bytes`, or while the disk refuses writes, it is
+    ///   refused with [`Error::SpoolFull`] and counted as dropped;
+    /// - it survives a crash of the process once the writer thread has
+    ///   written it (microseconds later), and a crash of the machine once
+    ///   synced, within a second;
+    /// - it leaves the spool only when the broker acknowledged it, or
+    ///   refused it for itself (too large, an invalid topic): one purged or
+    ///   timed out, or lost with a dead producer, is sent again. At least
+    ///   once: a message in flight when its producer was purged may arrive
+    ///   twice.
+    ///
+    /// Torn or corrupt records are skipped and counted
+    /// ([`Stats::spool_skipped_bytes`](crate::producer::Stats::spool_skipped_bytes),
+    /// and their messages as failed). `build()` reads and checks every
+    /// record of a spool left by a previous process before it returns
+    /// (`cargo bench --bench spool` measures how long). A spool is for the
+    /// Kafka producer relayer builds: with [`producer`](Self::producer) too,
+    /// `build()` fails with [`Error::Config`].
     ///
     /// ```
     /// let dir = std::env::temp_dir().join("relayer-spool-doc");

@@ -31,8 +31,9 @@
 //!
 //! Requests never wait on Kafka: every call serializes, hands the message to
 //! librdkafka's bounded queue and returns. What the queue cannot hold can go
-//! to a disk spool ([`Builder::spool`]); a producer librdkafka declares dead
-//! is replaced without a restart. See the README for delivery guarantees and
+//! to a disk spool ([`Builder::spool`]), where a message stays until the
+//! broker acknowledges it; a producer librdkafka declares dead is replaced
+//! without a restart, what it had not sent going first. See the README for delivery guarantees and
 //! what is lost in which fault.
 //!
 //! # Features
