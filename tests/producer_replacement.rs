@@ -146,23 +146,23 @@ fn with_a_spool_nothing_is_dropped_while_the_producer_is_replaced() {
     assert_eq!(sorted, payloads, "in order");
 }
 
-/// Sends keyed, numbered messages from four threads at a high rate while
-/// the producer is replaced twice, the second time after a backoff; returns
-/// the stats after a flush and the payloads on the topic. The relayers
-/// given have one request in flight per broker: the embedded broker does
-/// not refuse the batches behind one it failed, as a real one does, and
-/// librdkafka's retry of the failed one would land after them.
-fn replaced_twice_under_load(
+/// A fault under load: `workers` threads send keyed, numbered messages
+/// for `sending` (pausing 1 ms every `burst` messages) while `fault` runs
+/// on this thread. Returns the stats after a flush and the payloads on the
+/// topic, `(worker, number)`. The relayers given have one request in
+/// flight per broker: the embedded broker does not refuse the batches
+/// behind one it failed, as a real one does, and librdkafka's retry of the
+/// failed one would land after them.
+fn under_load(
     relayer: &Relayer,
     broker: &EmbeddedBroker,
+    (workers, sending, burst): (u64, Duration, u64),
+    fault: impl FnOnce(),
 ) -> (Stats, Vec<(u64, u64)>) {
-    const WORKERS: u64 = 4;
     relayer.emit("order", "warm-up", &(99, 0)).unwrap();
     relayer.flush(TIMEOUT).unwrap();
-    let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
-    let sending = Duration::from_secs(3);
     std::thread::scope(|threads| {
-        for worker in 0..WORKERS {
+        for worker in 0..workers {
             threads.spawn(move || {
                 let started = Instant::now();
                 let mut n = 0;
@@ -174,16 +174,13 @@ fn replaced_twice_under_load(
                         | Err(Error::ProducerUnavailable { .. } | Error::QueueFull { .. }) => {}
                         Err(other) => panic!("{other}"),
                     }
-                    if n % 20 == 0 {
+                    if n % burst == 0 {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
             });
         }
-        std::thread::sleep(Duration::from_millis(500));
-        // Two in a row: the second replacement follows the first closely
-        // and waits out a backoff while messages keep coming.
-        broker.fail_produce_requests(&[fatal, fatal]);
+        fault();
     });
     relayer.flush(TIMEOUT).unwrap();
     let stats = relayer.stats();
@@ -200,6 +197,34 @@ fn replaced_twice_under_load(
         })
         .collect();
     (stats, payloads)
+}
+
+/// Four threads at a high rate while the producer is replaced twice, the
+/// second time after a backoff.
+fn replaced_twice_under_load(
+    relayer: &Relayer,
+    broker: &EmbeddedBroker,
+) -> (Stats, Vec<(u64, u64)>) {
+    let load = (4, Duration::from_secs(3), 20);
+    under_load(relayer, broker, load, || {
+        std::thread::sleep(Duration::from_millis(500));
+        // Two in a row: the second replacement follows the first closely
+        // and waits out a backoff while messages keep coming.
+        let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        broker.fail_produce_requests(&[fatal, fatal]);
+    })
+}
+
+/// Two threads for 12 s while the broker keeps forgetting the producer:
+/// librdkafka bumps the epoch and retries, without a fatal error and
+/// without delivering, until relayer sees the stall and replaces the
+/// client.
+fn stalled_under_load(relayer: &Relayer, broker: &EmbeddedBroker) -> (Stats, Vec<(u64, u64)>) {
+    let load = (2, Duration::from_secs(12), 1);
+    under_load(relayer, broker, load, || {
+        let unknown = RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID;
+        broker.fail_produce_requests(&[unknown; 200]);
+    })
 }
 
 /// Per worker (key), the numbers arrive in increasing order, but for
@@ -299,4 +324,41 @@ fn messages_held_during_a_replacement_are_bounded_by_bytes() {
     assert_eq!(stats.dropped - before.dropped, refused, "{stats:?}");
     relayer.flush(TIMEOUT).unwrap();
     assert_eq!(relayer.stats().queued, 0);
+}
+
+#[test]
+fn a_stalled_producer_replaced_under_load_keeps_order_per_key() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 2).unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("max.in.flight.requests.per.connection", "1")
+        .build()
+        .unwrap();
+    let (stats, payloads) = stalled_under_load(&relayer, &broker);
+    println!("stalled producer replaced, no spool: {stats:?}");
+    println!("sent again: {}", assert_order_per_key(&payloads));
+    assert_eq!(stats.queued, 0, "{stats:?}");
+}
+
+#[test]
+fn a_stalled_producer_replaced_under_load_keeps_order_per_key_with_a_spool() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("order", 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let relayer = Relayer::builder("logging")
+        .brokers(broker.bootstrap_servers())
+        .option("max.in.flight.requests.per.connection", "1")
+        .option("queue.buffering.max.messages", "2000")
+        .spool(dir.path(), 1 << 30)
+        .build()
+        .unwrap();
+    let (stats, payloads) = stalled_under_load(&relayer, &broker);
+    println!("stalled producer replaced, spool: {stats:?}");
+    println!("sent again: {}", assert_order_per_key(&payloads));
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.failed),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }

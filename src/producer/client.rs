@@ -1,7 +1,7 @@
 //! One librdkafka producer client and the callbacks it calls on its
 //! polling thread: delivery reports, global errors, statistics.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use rdkafka::producer::{
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::held::Held;
+use super::owned::OwnedMessage;
 use super::spool::{Appended, Origin, Report, Spool};
 use super::stall::StallWatch;
 use super::supervisor::Signal;
@@ -46,6 +47,12 @@ pub(super) struct Hooks {
     /// Messages for the next client, when there is no spool: purged from a
     /// dead client's queue (never sent), or sent while no client is live.
     pub(super) held: Mutex<Held>,
+    /// Messages purged from a client's queue, with the order they were
+    /// sent in, until [`Hooks::place_purged`]: librdkafka hands them back
+    /// queue by queue, not in the order they were sent.
+    pub(super) purged: Mutex<Vec<(usize, OwnedMessage)>>,
+    /// The order of the next message sent directly.
+    pub(super) next_order: AtomicUsize,
     /// Set at shutdown, under the `held` lock: purged messages go to the
     /// spool or fail, and no client is installed any more.
     pub(super) closing: AtomicBool,
@@ -83,16 +90,21 @@ impl Client {
     /// Hands `message` to librdkafka; `ticket` is the spool's number for
     /// a replayed message, 0 for any other.
     pub(super) fn send(&self, message: &Message<'_>, ticket: u64) -> Result<(), KafkaError> {
-        let mut record =
-            BaseRecord::<[u8], [u8], usize>::with_opaque_to(message.topic, ticket as usize)
-                .payload(message.payload);
+        let callbacks = self.producer.context();
+        let opaque = if ticket == 0 {
+            callbacks.hooks.next_order.fetch_add(1, Ordering::Relaxed) & !SPOOL_TICKET
+        } else {
+            ticket as usize | SPOOL_TICKET
+        };
+        let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(message.topic, opaque)
+            .payload(message.payload);
         if let Some(key) = message.key {
             record = record.key(key);
         }
         if !message.headers.is_empty() {
             record = record.headers(kafka_headers(message.headers));
         }
-        let outstanding = &self.producer.context().outstanding;
+        let outstanding = &callbacks.outstanding;
         outstanding.fetch_add(1, Ordering::AcqRel);
         self.producer.send(record).map_err(|(error, _)| {
             outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -133,7 +145,7 @@ impl Client {
 
 impl Hooks {
     pub(super) fn held(&self) -> MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.held)
     }
 
     /// Shutdown has begun.
@@ -142,9 +154,19 @@ impl Hooks {
         self.closing.store(true, Ordering::Release);
     }
 
-    /// Where a message purged from a client's queue goes: the spool, or the
-    /// next client, or (at shutdown, without a spool) nowhere: failed.
-    fn purged(&self, message: &Message<'_>) {
+    /// Puts the messages purged from a client, all of them back (it is
+    /// settled), in the order they were sent, where they go: the spool
+    /// (before everything in it), or held for the next client (before
+    /// newer messages), or, at shutdown without a spool, nowhere: failed.
+    pub(super) fn place_purged(&self) {
+        let mut purged = std::mem::take(&mut *lock(&self.purged));
+        purged.sort_unstable_by_key(|(order, _)| *order);
+        for (_, message) in purged {
+            message.with_message(|message| self.place(message));
+        }
+    }
+
+    fn place(&self, message: &Message<'_>) {
         if let Some(spool) = &self.spool {
             if spool.append(message, Origin::Purged, false) != Appended::Yes {
                 self.counters.failed(
@@ -168,6 +190,10 @@ impl Hooks {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl ClientContext for Callbacks {
     fn error(&self, error: KafkaError, reason: &str) {
         // The event of a fatal error carries the underlying code (e.g. an
@@ -184,12 +210,18 @@ impl ClientContext for Callbacks {
 }
 
 impl ProducerContext for Callbacks {
-    /// The spool's ticket of a replayed message; 0 for any other.
+    /// The spool's ticket of a replayed message, marked with
+    /// [`SPOOL_TICKET`]; for any other, the order it was sent in.
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, ticket: usize) {
-        let replayed = self.hooks.spool.as_ref().filter(|_| ticket != 0);
-        self.report(result, replayed.map(|spool| (spool, ticket as u64)));
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let replayed = self
+            .hooks
+            .spool
+            .as_ref()
+            .filter(|_| opaque & SPOOL_TICKET != 0);
+        let ticket = (opaque & !SPOOL_TICKET) as u64;
+        self.report(result, replayed.map(|spool| (spool, ticket)), opaque);
         // Last: settling waits for this.
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
@@ -207,7 +239,12 @@ impl Callbacks {
         let _ = sender.send(Signal::Dead(dead));
     }
 
-    fn report(&self, result: &DeliveryResult<'_>, replayed: Option<(&Arc<Spool>, u64)>) {
+    fn report(
+        &self,
+        result: &DeliveryResult<'_>,
+        replayed: Option<(&Arc<Spool>, u64)>,
+        order: usize,
+    ) {
         let counters = &self.hooks.counters;
         if result.is_ok() {
             self.stall.delivered();
@@ -238,12 +275,16 @@ impl Callbacks {
                     headers: &headers,
                     payload: message.payload().unwrap_or_default(),
                 };
-                self.hooks.purged(&purged);
+                lock(&self.hooks.purged).push((order, OwnedMessage::new(&purged)));
             }
             Err((error, message)) => counters.failed(message.topic(), error),
         }
     }
 }
+
+/// The top bit of a delivery opaque: a spool ticket, not an order. Orders
+/// wrap past it (2^63 messages; 2^31 where `usize` is 32 bits).
+const SPOOL_TICKET: usize = 1 << (usize::BITS - 1);
 
 /// A replayed message that failed this way is still in the spool and is
 /// sent again: everything but an error about the message itself (its size,

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -129,6 +129,8 @@ impl KafkaProducer {
             spool: spool.clone(),
             signals: Mutex::new(signals.clone()),
             held: Mutex::new(held),
+            purged: Mutex::default(),
+            next_order: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
         });
         let mut config = config.clone();
@@ -215,6 +217,7 @@ impl KafkaProducer {
             client.settle(deadline, true);
             drop(client);
         }
+        hooks.place_purged();
         for message in hooks.held().take() {
             hooks
                 .counters

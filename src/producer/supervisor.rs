@@ -52,6 +52,7 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         // on, and must be sent before them (spooled before them, or held
         // first). In flight: failed, or sent again from the spool.
         let settled = old.settle(Instant::now() + SETTLE, false);
+        shared.hooks.place_purged();
         if let Some(spool) = &shared.hooks.spool {
             spool.seal_early(Instant::now() + SETTLE);
         }
@@ -83,6 +84,7 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         shared.install(Arc::new(new));
         replaced_at = Some(Instant::now());
         drop(old);
+        shared.hooks.place_purged();
         shared.resend_held();
         tracing::info!(target: "relayer", generation, "new Kafka producer ready");
     }
