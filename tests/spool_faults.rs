@@ -325,12 +325,6 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
     std::thread::sleep(Duration::from_millis(300));
     let stats = relayer.stats();
     println!("disk full: {refused} refused; {stats:?}");
-    assert_identity(&stats);
-    assert_eq!(stats.dropped, refused, "every refusal counted: {stats:?}");
-    assert!(
-        refused > 0 && stats.failed > 0,
-        "the disk filled: {stats:?}"
-    );
     let segments = std::fs::read_dir(disk.0.path()).unwrap().count();
     assert!(segments <= 2, "{segments} segment files");
     assert!(
@@ -338,6 +332,9 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
         "{} files open, {files_before} before",
         open_files()
     );
+    assert_identity(&stats);
+    assert_eq!(stats.dropped, refused, "every refusal counted: {stats:?}");
+    assert!(refused > 0, "the disk filled: {stats:?}");
 
     broker.up().unwrap();
     relayer.flush(TIMEOUT).unwrap();
@@ -348,8 +345,8 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
 }
 
 /// The child of the shutdown test: sends keyed messages through a spooled
-/// producer until its second replacement is under way, shuts down in the
-/// middle of it, says what it counted, and exits at once.
+/// producer until its replacement is under way, shuts down in the middle
+/// of it, says what it counted, and exits at once.
 #[test]
 #[allow(
     clippy::exit,
@@ -380,19 +377,16 @@ fn replaced_child() {
     send(0);
     producer.flush(TIMEOUT).unwrap();
     println!("READY");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut replaced_once = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
     for n in 1.. {
         send(n);
-        let debug = format!("{producer:?}");
-        replaced_once |= debug.contains("generation: Some(1)");
-        if replaced_once && debug.contains("generation: None") || Instant::now() > deadline {
+        let replacing = format!("{producer:?}").contains("generation: None");
+        if replacing || Instant::now() > deadline {
             break;
         }
-        std::thread::sleep(Duration::from_micros(300));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    // Shorter than the backoff: the replacement is still under way.
-    let _ = producer.shutdown(Duration::from_millis(300));
+    let _ = producer.shutdown(Duration::from_secs(2));
     let stats = producer.stats();
     println!(
         "SHUTDOWN {} {} {} {} {}",
@@ -413,10 +407,11 @@ fn a_shutdown_during_a_replacement_spools_what_the_old_producer_held() {
         &format!("{brokers} {}", dir.path().display()),
     );
     replaced.said("READY");
-    // Two fatal errors: the second replacement waits out a backoff, and
-    // the shutdown comes in the middle of it.
-    let fatal = rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
-    broker.fail_produce_requests(&[fatal, fatal]);
+    // The broker forgets the producer again and again: after 5 s of
+    // epoch bumps without a delivery, the stalled client is replaced, with
+    // thousands of messages in its queue, and the shutdown comes then.
+    let unknown = rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID;
+    broker.fail_produce_requests(&[unknown; 200]);
     let counts: Vec<u64> = replaced
         .said("SHUTDOWN ")
         .split(' ')
@@ -449,9 +444,10 @@ fn a_shutdown_during_a_replacement_spools_what_the_old_producer_held() {
         .iter()
         .map(|m| std::str::from_utf8(&m.value).unwrap().parse().unwrap())
         .collect();
-    let mut sorted = numbers.clone();
-    sorted.sort_unstable();
-    assert_eq!(numbers, sorted, "one key: in order, across both processes");
+    // One key: in order, across both processes.
+    if let Some(at) = numbers.windows(2).position(|pair| pair[0] > pair[1]) {
+        panic!("out of order: {} then {}", numbers[at], numbers[at + 1]);
+    }
 }
 
 #[test]
