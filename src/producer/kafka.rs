@@ -368,7 +368,6 @@ impl Producer for KafkaProducer {
             match spool.append(&message, Origin::New, true) {
                 Appended::Yes => return Ok(()),
                 Appended::Refused => {
-                    hooks.counters.dropped(topic);
                     return Err(Error::SpoolFull {
                         topic: topic.to_owned(),
                     });
@@ -389,7 +388,6 @@ impl Producer for KafkaProducer {
             if spool.append(&message, Origin::Refused, false) == Appended::Yes {
                 return Ok(());
             }
-            hooks.counters.refused(topic);
             return Err(Error::SpoolFull {
                 topic: topic.to_owned(),
             });

@@ -68,7 +68,8 @@ pub(crate) enum Appended {
     /// directly (only when asked to append only while spooling).
     Inactive,
     /// Not taken: the size cap is reached, the writer is behind, or the
-    /// disk refused recent writes.
+    /// disk refused recent writes. Counted as dropped, but for a purged
+    /// message: the caller counts it as failed.
     Refused,
 }
 
@@ -218,7 +219,7 @@ impl Spool {
         self.in_spool.load(Ordering::Acquire) > 0
     }
 
-    /// Takes `message` for the spool. With `only_while_active`, nothing is
+    /// Takes `message` for the spool, and counts it. With `only_while_active`, nothing is
     /// taken when the spool is empty: the caller then sends directly, in
     /// order. Never waits for the disk; purged messages wait for room in
     /// the writer's queue (they come from librdkafka's thread, not from a
@@ -239,15 +240,19 @@ impl Spool {
         }
         let mut encoded = Vec::with_capacity(record::encoded_len(message));
         let len = record::encode(message, &mut encoded) as u64;
-        let refused = self.refusing()
-            || self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes && {
+        let over_cap = || {
+            let over = self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes;
+            if over {
                 self.bytes.fetch_sub(len, Ordering::AcqRel);
-                true
-            };
-        if refused {
+            }
+            over
+        };
+        if self.refusing() || over_cap() {
             self.in_spool.fetch_sub(1, Ordering::AcqRel);
-            return Appended::Refused;
+            return self.refuse(message.topic, origin, false);
         }
+        // Counted before the writer thread can count what becomes of it.
+        self.counters.spooled(origin == Origin::New, 0);
         let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         let command = Command::Append {
             record: encoded,
@@ -256,19 +261,27 @@ impl Spool {
         let sent = match origin {
             Origin::Purged => self.commands.send(command).is_ok(),
             _ if queued > QUEUE_BYTES => false,
-            _ => !matches!(
-                self.commands.try_send(command),
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-            ),
+            _ => self.commands.try_send(command).is_ok(),
         };
-        if !sent {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.bytes.fetch_sub(len, Ordering::AcqRel);
-            self.in_spool.fetch_sub(1, Ordering::AcqRel);
-            return Appended::Refused;
+        if sent {
+            return Appended::Yes;
         }
-        self.counters.spooled(origin == Origin::New, 0);
-        Appended::Yes
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.bytes.fetch_sub(len, Ordering::AcqRel);
+        self.in_spool.fetch_sub(1, Ordering::AcqRel);
+        self.counters.unspooled(1);
+        self.refuse(message.topic, origin, origin == Origin::New)
+    }
+
+    /// Counts a refused message as dropped (a new one, also as produced,
+    /// unless it already was); a purged one is the caller's to count.
+    fn refuse(&self, topic: &str, origin: Origin, produced: bool) -> Appended {
+        match origin {
+            Origin::New if !produced => self.counters.dropped(topic),
+            Origin::New | Origin::Refused => self.counters.refused(topic),
+            Origin::Purged => {}
+        }
+        Appended::Refused
     }
 
     /// The delivery report of the replayed message `ticket`.
@@ -306,11 +319,25 @@ impl Spool {
     /// `deadline`; false when it took longer.
     pub(crate) fn seal_early(&self, deadline: Instant) -> bool {
         let (reply, done) = mpsc::sync_channel(1);
-        if self.commands.send(Command::Seal(reply)).is_err() {
-            return false;
+        self.command(Command::Seal(reply), deadline)
+            && done
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
+    }
+
+    /// Hands `command` to the writer thread, after what it was given
+    /// before, waiting for room in its queue until `deadline` at most.
+    fn command(&self, mut command: Command, deadline: Instant) -> bool {
+        loop {
+            match self.commands.try_send(command) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    command = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return false,
+            }
         }
-        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
     }
 
     /// Pauses or resumes replay.
@@ -332,11 +359,11 @@ impl Spool {
         self.state().stopped = true;
         self.wake.notify_all();
         let (reply, synced) = mpsc::sync_channel(1);
-        if self.commands.send(Command::Stop(reply)).is_ok()
+        let synced = self.command(Command::Stop(reply), deadline)
             && synced
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .is_err()
-        {
+                .is_ok();
+        if !synced {
             tracing::warn!(target: "relayer", dir = %self.dir.display(), "spool not synced within the shutdown timeout; its last writes are safe from a crash of the process, not yet of the machine");
         }
         for thread in lock(&self.threads).drain(..) {

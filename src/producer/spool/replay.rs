@@ -3,7 +3,7 @@
 //! in them is delivered, and records at a stop how far each one was.
 
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom, Take};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -28,11 +28,13 @@ const RETRY_AFTER: Duration = Duration::from_millis(5);
 /// How long to sleep when there is nothing to do and nobody wakes us.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// An open segment, positioned at `offset`.
+/// An open segment, positioned at `offset`. It never reads ahead past
+/// the records written in full: the writer may be halfway through the
+/// next one.
 struct Input {
     sequence: u64,
     offset: u64,
-    reader: BufReader<File>,
+    reader: BufReader<Take<File>>,
 }
 
 /// A record read but not taken yet (the queue was full).
@@ -171,10 +173,14 @@ fn read(
         *input = Some(Input {
             sequence,
             offset,
-            reader: BufReader::with_capacity(256 * 1024, file),
+            reader: BufReader::with_capacity(256 * 1024, file.take(0)),
         });
     }
     let at = input.as_mut().expect("opened above");
+    let buffered = at.reader.buffer().len() as u64;
+    at.reader
+        .get_mut()
+        .set_limit(end.saturating_sub(offset + buffered));
     match record::read(&mut at.reader, end - offset, body) {
         Ok(Next::Record(record, size)) => {
             at.offset += size;
