@@ -182,7 +182,7 @@ impl Scope {
         let shared = self.relayer.shared();
         if let Some(sampling) = &shared.sampling {
             let ending = Ending {
-                request_id: self.request_id(),
+                trace_id: self.trace().trace_id,
                 outcome,
                 status: self.status,
                 elapsed: self.started.elapsed(),
