@@ -63,8 +63,8 @@ impl RelayerLayer {
     /// ```
     pub fn new(relayer: Relayer) -> Self {
         Self {
+            config: Arc::new(Config::for_relayer(&relayer)),
             relayer,
-            config: Arc::default(),
         }
     }
 
@@ -198,8 +198,10 @@ impl RelayerLayer {
         self
     }
 
-    /// Reads and writes the request id in the header `name` instead of
-    /// `x-request-id` (e.g. `x-correlation-id`).
+    /// Reads and writes the request id in the header `name` instead of the
+    /// relayer's ([`Builder::request_id_header`](relayer::Builder::request_id_header),
+    /// `x-request-id` by default), e.g. `x-correlation-id`; its requests
+    /// send it on under that name too, on outgoing calls and events.
     ///
     /// # Panics
     ///
@@ -217,7 +219,7 @@ impl RelayerLayer {
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: fmt::Debug,
     {
-        Arc::make_mut(&mut self.config).request_id_header = RequestIdHeader(header_name(name));
+        Arc::make_mut(&mut self.config).request_id_header = RequestIdHeader::new(header_name(name));
         self
     }
 

@@ -79,7 +79,7 @@ impl Recorder {
                 .and_then(|value| value.to_str().ok()?.parse().ok())
         };
         self.grpc = GrpcStatus::from_headers(headers);
-        let id_header = &self.config.request_id_header.0;
+        let id_header = &self.config.request_id_header.name;
         if let Some(scope) = &self.scope
             && !headers.contains_key(id_header)
             && let Ok(id) = HeaderValue::from_str(scope.request_id())

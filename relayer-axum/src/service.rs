@@ -83,7 +83,8 @@ impl<S> RelayerService<S> {
     /// # Ok::<(), relayer::Error>(())
     /// ```
     pub fn new(inner: S, relayer: Relayer) -> Self {
-        Self::with_config(inner, relayer, Arc::default())
+        let config = Arc::new(Config::for_relayer(&relayer));
+        Self::with_config(inner, relayer, config)
     }
 
     pub(crate) fn with_config(inner: S, relayer: Relayer, config: Arc<Config>) -> Self {
@@ -144,7 +145,7 @@ where
         // The inner service sees the id in use, also when the client's
         // was refused.
         if !given && let Ok(id) = HeaderValue::from_str(scope.request_id()) {
-            let name = self.config.request_id_header.0.clone();
+            let name = self.config.request_id_header.name.clone();
             request.headers_mut().insert(name, id);
         }
         let relayer = scope.relayer().clone();

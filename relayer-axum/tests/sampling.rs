@@ -5,21 +5,30 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use common::{Client, LOGGING, WAIT, serve};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use relayer::trace::{SpanId, TraceId, TraceParent};
 use relayer::{Relayer, Sampling};
-use relayer_axum::RelayerLayer;
+use relayer_axum::{PropagateLayer, RelayerLayer};
 use relayer_test::MockProducer;
+use tower::{ServiceBuilder, ServiceExt};
 
 /// A server whose records are sampled by `sampling`; `/fail` answers 500,
-/// `/slow` takes 30 ms, `/keep` forces its record.
-async fn sampled(mock: &MockProducer, sampling: Sampling) -> (Client, Relayer) {
+/// `/slow` takes 30 ms, `/keep` forces its record, `/call` calls `echo`
+/// through `PropagateLayer` and answers what it answered.
+async fn sampled(
+    mock: &MockProducer,
+    sampling: Sampling,
+    echo: Option<SocketAddr>,
+) -> (Client, Relayer) {
     let relayer = Relayer::builder("logging")
         .topic_prefix("test_")
         .topic_suffix("_topic")
@@ -44,8 +53,33 @@ async fn sampled(mock: &MockProducer, sampling: Sampling) -> (Client, Relayer) {
                 "kept"
             }),
         )
+        .route("/call", get(move || call(echo.unwrap())))
         .layer(RelayerLayer::new(relayer.clone()));
     (Client::new(serve(app).await), relayer)
+}
+
+/// Calls `echo` through `PropagateLayer`, and answers what it answered.
+async fn call(echo: SocketAddr) -> String {
+    let client = ServiceBuilder::new()
+        .layer(PropagateLayer::new())
+        .service(HyperClient::builder(TokioExecutor::new()).build_http());
+    let request = http::Request::get(format!("http://{echo}/"))
+        .body(Full::<bytes::Bytes>::default())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// A service without relayer that answers the `traceparent` it received.
+async fn echo() -> SocketAddr {
+    let app = Router::new().route(
+        "/",
+        get(
+            |headers: HeaderMap| async move { headers["traceparent"].to_str().unwrap().to_owned() },
+        ),
+    );
+    serve(app).await
 }
 
 /// Sends one request to `path` per request id, with its `traceparent` when
@@ -104,7 +138,7 @@ fn trace_id(hex: &str) -> TraceId {
 async fn sequential_request_ids_are_sampled_at_the_ratio() {
     for (ratio, count, expected) in [(0.5, 200, 70..=130), (0.01, 10_000, 60..=140)] {
         let mock = MockProducer::new();
-        let (client, relayer) = sampled(&mock, Sampling::ratio(ratio)).await;
+        let (client, relayer) = sampled(&mock, Sampling::ratio(ratio), None).await;
         send(&client, "/ok", ids("samp-", count)).await;
         let kept = settled(&mock, &relayer, count as u64).await.len();
         // Binomial: 100 ± 7 of 200 at 0.5, 100 ± 10 of 10,000 at 0.01;
@@ -121,7 +155,7 @@ async fn sequential_request_ids_are_sampled_at_the_ratio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_keeps_the_ratio_and_every_error_slow_and_forced_record() {
     let mock = MockProducer::new();
-    let (client, relayer) = sampled(&mock, Sampling::ratio(0.1)).await;
+    let (client, relayer) = sampled(&mock, Sampling::ratio(0.1), None).await;
 
     send(&client, "/ok", ids("ok-", 10_000)).await;
     let records = settled(&mock, &relayer, 10_000).await;
@@ -146,7 +180,7 @@ async fn sampling_keeps_the_ratio_and_every_error_slow_and_forced_record() {
         send(&client, path, ids(&format!("{path}-"), 20)).await;
     }
     let slow = Sampling::ratio(0.0).keep_slower_than(Duration::from_millis(20));
-    let (slow_client, _) = sampled(&mock, slow).await;
+    let (slow_client, _) = sampled(&mock, slow, None).await;
     send(&slow_client, "/slow", ids("/slow-", 20)).await;
     wait_until(|| mock.messages(LOGGING).len() == 60).await;
     let records = mock.json(LOGGING);
@@ -157,8 +191,8 @@ async fn sampling_keeps_the_ratio_and_every_error_slow_and_forced_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_services_given_the_same_traceparent_keep_or_drop_together() {
     let (mock_a, mock_b) = (MockProducer::new(), MockProducer::new());
-    let (client_a, relayer_a) = sampled(&mock_a, Sampling::ratio(0.3)).await;
-    let (client_b, relayer_b) = sampled(&mock_b, Sampling::ratio(0.3)).await;
+    let (client_a, relayer_a) = sampled(&mock_a, Sampling::ratio(0.3), None).await;
+    let (client_b, relayer_b) = sampled(&mock_b, Sampling::ratio(0.3), None).await;
     let requests: Vec<_> = (0..500)
         .map(|n| {
             let parent = TraceParent {
@@ -178,6 +212,21 @@ async fn two_services_given_the_same_traceparent_keep_or_drop_together() {
         kept_a, kept_b,
         "the same traces' records, kept or dropped together"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_started_here_is_flagged_sampled_when_the_ratio_keeps_it() {
+    let mock = MockProducer::new();
+    let (client, relayer) = sampled(&mock, Sampling::ratio(0.5), Some(echo().await)).await;
+    let answers = send(&client, "/call", ids("flag-", 200)).await;
+    let kept = field(&settled(&mock, &relayer, 200).await, "request_id");
+    let flagged: BTreeSet<String> = answers
+        .into_iter()
+        .filter(|(_, traceparent)| traceparent.ends_with("-03"))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < 200, "{}", kept.len());
+    assert_eq!(flagged, kept, "sampled (and random) exactly when kept");
 }
 
 /// Records are written a moment after the client has read the response.

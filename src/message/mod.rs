@@ -83,7 +83,10 @@ impl MessageScope {
     /// Opens the scope of `message` (borrowed or owned), with `relayer`.
     pub fn new<M: KafkaMessage>(relayer: &Relayer, message: &M) -> Self {
         Self {
-            scope: Some(Scope::continuing(relayer, caller::from_headers(message))),
+            scope: Some(Scope::continuing(
+                relayer,
+                caller::from_headers(message, relayer.request_id_header()),
+            )),
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
