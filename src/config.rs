@@ -211,8 +211,10 @@ impl Builder {
     }
 
     /// Whether an event emitted inside a request carries the Kafka message
-    /// headers `x-request-id` and `traceparent`, so that its consumers
-    /// continue the request (on by default). The message value is the same
+    /// headers `x-request-id` (or the configured
+    /// [request id header](Self::request_id_header)), `traceparent` and
+    /// `tracestate`, so that its consumers continue the request (on by
+    /// default). The message value is the same
     /// either way.
     ///
     /// ```

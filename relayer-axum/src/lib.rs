@@ -11,8 +11,8 @@
 //! response covers the whole stream.
 //!
 //! On the client side, [`PropagateLayer`] carries the current request on to
-//! the next service (`x-request-id`, `traceparent`), so its record joins
-//! this one.
+//! the next service (`x-request-id`, `traceparent`, `tracestate`), each
+//! call a span of its own, so its record joins this one.
 //!
 //! ```
 //! use axum::{Json, Router, routing::post};
@@ -78,7 +78,7 @@
 //! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
 //! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
 //! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
-//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span |
+//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span (for a caller using [`PropagateLayer`], the span of its call) |
 //! | `lines` | every event emitted and line logged in the request, in call order |
 //!
 //! Header values, the path and the query string are cut at

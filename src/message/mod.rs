@@ -14,8 +14,9 @@ use crate::{Relayer, Scope};
 
 /// The handling of one consumed Kafka message: a [`Scope`] that continues
 /// the producer's request id and trace (a new span, its parent the
-/// producer's span, from the message headers `x-request-id` and
-/// `traceparent`) and writes one record when it ends:
+/// producer's span, from the message headers `x-request-id` (or the
+/// relayer's [request id header](crate::Builder::request_id_header)),
+/// `traceparent` and `tracestate`) and writes one record when it ends:
 ///
 /// | field | value |
 /// |---|---|
