@@ -56,7 +56,7 @@ impl RelayerLayer {
     /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
     /// let service = ServiceBuilder::new()
     ///     .layer(relayer_axum::RelayerLayer::new(relayer))
-    ///     .service_fn(|_request: http::Request<String>| async {
+    ///     .service_fn(|_request: http::Request<relayer_axum::RequestBody<String>>| async {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
     ///     });
     /// # Ok::<(), relayer::Error>(())

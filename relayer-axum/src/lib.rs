@@ -73,6 +73,7 @@
 //! | `x_forwarded_for` | `X-Forwarded-For` or `null` |
 //! | `status` | the response status; 500 after a panic; 499 when the client went away before the response |
 //! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
+//! | `request_bytes` | the bytes of the request body the service read |
 //! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
 //! | `headers` | only when configured: the recorded request headers |
 //! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
@@ -113,6 +114,7 @@ mod grpc;
 mod layer;
 mod propagate;
 mod recorder;
+mod request_body;
 mod service;
 
 pub use body::ResponseBody;
@@ -121,4 +123,5 @@ pub use extract::REQUEST_ID_HEADER;
 pub use future::ResponseFuture;
 pub use layer::RelayerLayer;
 pub use propagate::{Propagate, PropagateLayer};
+pub use request_body::RequestBody;
 pub use service::RelayerService;
