@@ -409,18 +409,18 @@ impl Relayer {
         let Some(scope) = scope.filter(|_| self.shared.kafka_headers) else {
             return self.send(topic, key, &[], json);
         };
+        let tracestate = scope.trace().tracestate.as_deref();
         let headers = [
             (&**scope.request_id_header(), scope.request_id().as_bytes()),
             (trace::TRACEPARENT_HEADER, scope.traceparent().as_bytes()),
+            (
+                trace::TRACESTATE_HEADER,
+                tracestate.unwrap_or_default().as_bytes(),
+            ),
         ];
-        match &scope.trace().tracestate {
-            Some(state) => {
-                let [id, parent] = headers;
-                let state = (trace::TRACESTATE_HEADER, state.as_bytes());
-                self.send(topic, key, &[id, parent, state], json)
-            }
-            None => self.send(topic, key, &headers, json),
-        }
+        // `tracestate` only when the request has one.
+        let count = if tracestate.is_some() { 3 } else { 2 };
+        self.send(topic, key, &headers[..count], json)
     }
 
     /// Checks the size, reports the message to developers, and hands it to

@@ -123,15 +123,15 @@ impl Scope {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
             (None, Some(outer)) => outer.trace().child(),
             (None, None) => {
-                let mut trace = TraceContext::new_trace();
+                let mut new = TraceContext::new_trace();
                 // The trace starts here: its sampled flag tells what the
                 // ratio will decide for its records.
                 if let Some(sampling) = &shared.sampling
-                    && !sampling.keeps_trace(trace.trace_id)
+                    && !sampling.keeps_trace(new.trace_id)
                 {
-                    trace.flags &= !trace::SAMPLED;
+                    new.flags &= !trace::SAMPLED;
                 }
-                trace
+                new
             }
         }
         .or_current_otel_span();
