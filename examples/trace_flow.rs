@@ -4,7 +4,8 @@
 //! Service A handles an HTTP request, calls service B over HTTP and emits an
 //! event; consumer C handles the event. The three records are read back
 //! from the logging topic and printed as one tree, by `trace_id` and span
-//! ids.
+//! ids. B's parent is A's call to it, a span of its own that no record
+//! holds: B is shown under the start of the trace, with that span.
 
 #[path = "trace_flow/flow.rs"]
 mod flow;
@@ -23,6 +24,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let roots = records.iter().filter(|r| r.get("parent_span_id").is_none());
     for root in roots {
         print_tree(root, &records, 0);
+        // Records whose parent is no record's span: served for an outgoing
+        // call of the trace.
+        let called = records.iter().filter(|record| {
+            let parent = &record["parent_span_id"];
+            parent.is_string() && !records.iter().any(|r| &r["span_id"] == parent)
+        });
+        for record in called {
+            println!("   └─ call {}", record["parent_span_id"]);
+            print_tree(record, &records, 2);
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::record::{Line, WireFormat};
 use crate::relayer::{Relayer, Shared};
 use crate::sampling::Sampling;
 use crate::topic::TopicNames;
+use crate::trace;
 use crate::{Error, Result};
 
 /// The environment variable read for the brokers when none are configured.
@@ -85,6 +86,7 @@ pub struct Builder {
     fields: Vec<(String, Result<Line, String>)>,
     sampling: Option<Sampling>,
     kafka_headers: bool,
+    request_id_header: String,
     spool: Option<(PathBuf, u64)>,
 }
 
@@ -103,6 +105,7 @@ impl Builder {
             fields: Vec::new(),
             sampling: None,
             kafka_headers: true,
+            request_id_header: trace::REQUEST_ID_HEADER.to_owned(),
             spool: None,
         }
     }
@@ -208,8 +211,10 @@ impl Builder {
     }
 
     /// Whether an event emitted inside a request carries the Kafka message
-    /// headers `x-request-id` and `traceparent`, so that its consumers
-    /// continue the request (on by default). The message value is the same
+    /// headers `x-request-id` (or the configured
+    /// [request id header](Self::request_id_header)), `traceparent` and
+    /// `tracestate`, so that its consumers continue the request (on by
+    /// default). The message value is the same
     /// either way.
     ///
     /// ```
@@ -221,6 +226,27 @@ impl Builder {
     /// ```
     pub fn kafka_headers(mut self, on: bool) -> Self {
         self.kafka_headers = on;
+        self
+    }
+
+    /// The header that carries the request id, instead of `x-request-id`
+    /// (e.g. `x-correlation-id`): on outgoing calls
+    /// ([`Relayer::outgoing_headers`], `relayer_axum::PropagateLayer`), on
+    /// the Kafka headers of events, in consumed messages, and, unless the
+    /// layer sets another, on HTTP requests and responses. The name is
+    /// case-insensitive; [`build`](Self::build) fails on a name that is not
+    /// a valid header name.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .request_id_header("X-Correlation-ID")
+    ///     .build()?;
+    /// assert_eq!(relayer.request_id_header(), "x-correlation-id");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn request_id_header(mut self, name: impl Into<String>) -> Self {
+        self.request_id_header = name.into().to_ascii_lowercase();
         self
     }
 
@@ -282,8 +308,15 @@ impl Builder {
     /// a spool and a producer are, with [`Error::Spool`] when the spool's
     /// directory cannot be opened, and with
     /// [`Error::InvalidTopic`] when the logging topic is not a legal name,
-    /// and with [`Error::NotSerializable`] when a field cannot be JSON.
+    /// with [`Error::NotSerializable`] when a field cannot be JSON, and with
+    /// [`Error::Config`] when the request id header is not a header name.
     pub fn build(mut self) -> Result<Relayer> {
+        if !trace::is_header_name(&self.request_id_header) {
+            return Err(Error::Config(format!(
+                "request id header {:?} is not a header name",
+                self.request_id_header
+            )));
+        }
         let fields = std::mem::take(&mut self.fields)
             .into_iter()
             .map(|(name, value)| match value {
@@ -328,6 +361,7 @@ impl Builder {
             fields,
             sampling: self.sampling,
             kafka_headers: self.kafka_headers,
+            request_id_header: self.request_id_header.into(),
             sampled_out: Default::default(),
             #[cfg(feature = "metrics")]
             sampled_out_total,
@@ -398,6 +432,7 @@ impl fmt::Debug for Builder {
             )
             .field("sampling", &self.sampling)
             .field("kafka_headers", &self.kafka_headers)
+            .field("request_id_header", &self.request_id_header)
             .finish_non_exhaustive()
     }
 }

@@ -73,6 +73,7 @@ mod error;
 mod global;
 mod key;
 pub mod message;
+mod outgoing;
 pub mod producer;
 mod rate_limit;
 pub mod record;
@@ -90,6 +91,7 @@ pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS
 pub use error::{Error, Result};
 pub use global::{install, installed};
 pub use key::PartitionKey;
+pub use outgoing::OutgoingCall;
 pub use record::WireFormat;
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]

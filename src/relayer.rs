@@ -75,9 +75,11 @@ pub(crate) struct Shared {
     /// Their counter in the `metrics` facade.
     #[cfg(feature = "metrics")]
     pub(crate) sampled_out_total: metrics::Counter,
-    /// Whether events emitted in a scope carry `x-request-id` and
-    /// `traceparent` headers.
+    /// Whether events emitted in a scope carry the request id,
+    /// `traceparent` and `tracestate` headers.
     pub(crate) kafka_headers: bool,
+    /// The header of the request id, by default.
+    pub(crate) request_id_header: Arc<str>,
 }
 
 impl Relayer {
@@ -113,7 +115,7 @@ impl Relayer {
     /// The scope this relayer writes into: its own when it is bound, else
     /// the current request's when that request was opened by this same
     /// relayer (the app-wide handle used inside a request).
-    fn scope(&self) -> Option<Cow<'_, Arc<ScopeState>>> {
+    pub(crate) fn scope(&self) -> Option<Cow<'_, Arc<ScopeState>>> {
         match &self.scope {
             Some(scope) => Some(Cow::Borrowed(scope)),
             None => Self::current_scope_of(&self.shared).map(Cow::Owned),
@@ -282,33 +284,11 @@ impl Relayer {
         self.scope().map(|scope| scope.request_id().to_owned())
     }
 
-    /// The headers that carry the current request on to the next service:
-    /// `x-request-id`, `traceparent` (this request's trace, its span as
-    /// the parent) and `tracestate` when the caller sent one. Empty outside
-    /// a request. For HTTP clients that are not tower services (reqwest);
-    /// `relayer_axum::PropagateLayer` sets them on tower clients.
-    ///
-    /// ```
-    /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
-    /// let scope = relayer::Scope::new(&relayer, Some("req-1".into()));
-    /// let headers = scope.relayer().outgoing_headers();
-    /// assert_eq!(headers[0], ("x-request-id", "req-1".to_owned()));
-    /// assert_eq!(headers[1].0, "traceparent");
-    /// assert!(headers[1].1.contains(&scope.trace().span_id.to_string()));
-    /// # Ok::<(), relayer::Error>(())
-    /// ```
-    pub fn outgoing_headers(&self) -> Vec<(&'static str, String)> {
-        let Some(scope) = self.scope() else {
-            return Vec::new();
-        };
-        let mut headers = vec![
-            (trace::REQUEST_ID_HEADER, scope.request_id().to_owned()),
-            (trace::TRACEPARENT_HEADER, scope.traceparent().to_owned()),
-        ];
-        if let Some(state) = &scope.trace().tracestate {
-            headers.push((trace::TRACESTATE_HEADER, state.clone()));
-        }
-        headers
+    /// The header that carries the request id (`x-request-id` unless
+    /// configured with
+    /// [`Builder::request_id_header`](crate::Builder::request_id_header)).
+    pub fn request_id_header(&self) -> &str {
+        &self.shared.request_id_header
     }
 
     /// How this relayer writes its records.
@@ -429,11 +409,18 @@ impl Relayer {
         let Some(scope) = scope.filter(|_| self.shared.kafka_headers) else {
             return self.send(topic, key, &[], json);
         };
+        let tracestate = scope.trace().tracestate.as_deref();
         let headers = [
-            (trace::REQUEST_ID_HEADER, scope.request_id().as_bytes()),
+            (&**scope.request_id_header(), scope.request_id().as_bytes()),
             (trace::TRACEPARENT_HEADER, scope.traceparent().as_bytes()),
+            (
+                trace::TRACESTATE_HEADER,
+                tracestate.unwrap_or_default().as_bytes(),
+            ),
         ];
-        self.send(topic, key, &headers, json)
+        // `tracestate` only when the request has one.
+        let count = if tracestate.is_some() { 3 } else { 2 };
+        self.send(topic, key, &headers[..count], json)
     }
 
     /// Checks the size, reports the message to developers, and hands it to

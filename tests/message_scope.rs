@@ -179,3 +179,57 @@ fn events_in_a_scope_carry_the_request_in_kafka_headers() {
     scope.relayer().emit("order", "created", &1).unwrap();
     assert!(mock.messages("order")[0].headers.is_empty(), "turned off");
 }
+
+#[tokio::test]
+async fn the_request_id_header_and_tracestate_travel_through_kafka() {
+    let mock = MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .producer(mock.clone())
+        .request_id_header("x-correlation-id")
+        .build()
+        .unwrap();
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    let consumed = message(
+        None,
+        &[
+            ("X-Correlation-ID", "corr-7"),
+            ("traceparent", &traceparent),
+            ("tracestate", "rojo=1"),
+            ("tracestate", "congo=2"),
+        ],
+    );
+    let scope = relayer::message::MessageScope::new(&relayer, &consumed);
+    scope.relayer().emit("shipment", "created", &1).unwrap();
+    let span = scope.scope().trace().span_id;
+    drop(scope);
+
+    let event = &mock.messages("shipment")[0];
+    assert_eq!(event.header("x-correlation-id"), Some("corr-7"));
+    assert_eq!(event.header("x-request-id"), None);
+    assert_eq!(
+        event.header("traceparent"),
+        Some(format!("00-{TRACE}-{span}-01").as_str())
+    );
+    assert_eq!(event.header("tracestate"), Some("rojo=1,congo=2"));
+    assert_eq!(only_record(&mock)["request_id"], "corr-7");
+}
+
+#[tokio::test]
+async fn two_traceparents_on_a_message_start_a_new_trace() {
+    let (mock, relayer) = setup();
+    let consumed = message(
+        None,
+        &[
+            ("traceparent", &format!("00-{TRACE}-{PARENT}-01")),
+            ("traceparent", &format!("00-{TRACE}-{PARENT}-01")),
+            ("tracestate", "rojo=1"),
+        ],
+    );
+    let scope = relayer::message::MessageScope::new(&relayer, &consumed);
+    scope.relayer().emit("shipment", "created", &1).unwrap();
+    drop(scope);
+    let record = only_record(&mock);
+    assert_ne!(record["trace_id"], TRACE);
+    assert!(record.get("parent_span_id").is_none());
+    assert_eq!(mock.messages("shipment")[0].header("tracestate"), None);
+}

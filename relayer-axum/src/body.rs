@@ -39,7 +39,7 @@ pin_project! {
     /// let mock = relayer_test::MockProducer::new();
     /// let relayer = relayer::Relayer::builder("logging").producer(mock.clone()).build()?;
     /// let service = RelayerService::new(
-    ///     service_fn(|_request: http::Request<String>| async {
+    ///     service_fn(|_request: http::Request<relayer_axum::RequestBody<String>>| async {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
     ///     }),
     ///     relayer,

@@ -41,6 +41,10 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// The chain of client and proxy addresses set by reverse proxies.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+
+const TRACESTATE: HeaderName = HeaderName::from_static(TRACESTATE_HEADER);
+
 /// The request's part of the record. Header values are kept as they came
 /// (cheap clones) and turned into text only when the record is written.
 #[derive(Debug)]
@@ -98,16 +102,42 @@ pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
 }
 
 /// What the client sent to continue: its request id (in the configured
-/// header, within the configured bound), its `traceparent` (invalid means
-/// none: a new trace) and its `tracestate`.
+/// header, within the configured bound), its `traceparent` (invalid or
+/// repeated means none: a new trace) and its `tracestate` lines.
 pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
-    let header = |name: &HeaderName| request.headers().get(name)?.to_str().ok();
-    Caller::from_headers(
-        header(&config.request_id_header.0),
-        header(&HeaderName::from_static(TRACEPARENT_HEADER)),
-        header(&HeaderName::from_static(TRACESTATE_HEADER)),
+    let headers = request.headers();
+    let mut traceparents = headers.get_all(TRACEPARENT).iter();
+    let traceparent = match (traceparents.next(), traceparents.next()) {
+        (Some(one), None) => one.to_str().ok(),
+        _ => None,
+    };
+    let id_header = &config.request_id_header;
+    let mut caller = Caller::from_headers(
+        headers.get(&id_header.name).and_then(|id| id.to_str().ok()),
+        traceparent,
+        tracestate(headers).as_deref(),
         config.bounds.request_id_bytes,
-    )
+    );
+    caller.request_id_header = Some(id_header.text.clone());
+    caller
+}
+
+/// The `tracestate` header lines joined with `,`, as HTTP combines a
+/// repeated list header; a line that is not text makes it invalid.
+fn tracestate(headers: &HeaderMap) -> Option<Cow<'_, str>> {
+    let mut lines = headers.get_all(TRACESTATE).iter();
+    let first = lines.next()?.to_str().ok()?;
+    match lines.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let mut joined = format!("{first},{}", second.to_str().ok()?);
+            for line in lines {
+                joined.push(',');
+                joined.push_str(line.to_str().ok()?);
+            }
+            Some(Cow::Owned(joined))
+        }
+    }
 }
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD.

@@ -56,15 +56,15 @@ impl RelayerLayer {
     /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
     /// let service = ServiceBuilder::new()
     ///     .layer(relayer_axum::RelayerLayer::new(relayer))
-    ///     .service_fn(|_request: http::Request<String>| async {
+    ///     .service_fn(|_request: http::Request<relayer_axum::RequestBody<String>>| async {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
     ///     });
     /// # Ok::<(), relayer::Error>(())
     /// ```
     pub fn new(relayer: Relayer) -> Self {
         Self {
+            config: Arc::new(Config::for_relayer(&relayer)),
             relayer,
-            config: Arc::default(),
         }
     }
 
@@ -198,8 +198,10 @@ impl RelayerLayer {
         self
     }
 
-    /// Reads and writes the request id in the header `name` instead of
-    /// `x-request-id` (e.g. `x-correlation-id`).
+    /// Reads and writes the request id in the header `name` instead of the
+    /// relayer's ([`Builder::request_id_header`](relayer::Builder::request_id_header),
+    /// `x-request-id` by default), e.g. `x-correlation-id`; its requests
+    /// send it on under that name too, on outgoing calls and events.
     ///
     /// # Panics
     ///
@@ -217,7 +219,7 @@ impl RelayerLayer {
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: fmt::Debug,
     {
-        Arc::make_mut(&mut self.config).request_id_header = RequestIdHeader(header_name(name));
+        Arc::make_mut(&mut self.config).request_id_header = RequestIdHeader::new(header_name(name));
         self
     }
 

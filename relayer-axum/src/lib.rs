@@ -11,8 +11,8 @@
 //! response covers the whole stream.
 //!
 //! On the client side, [`PropagateLayer`] carries the current request on to
-//! the next service (`x-request-id`, `traceparent`), so its record joins
-//! this one.
+//! the next service (`x-request-id`, `traceparent`, `tracestate`), each
+//! call a span of its own, so its record joins this one.
 //!
 //! ```
 //! use axum::{Json, Router, routing::post};
@@ -73,12 +73,13 @@
 //! | `x_forwarded_for` | `X-Forwarded-For` or `null` |
 //! | `status` | the response status; 500 after a panic; 499 when the client went away before the response |
 //! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
+//! | `request_bytes` | the bytes of the request body the service read |
 //! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
 //! | `headers` | only when configured: the recorded request headers |
 //! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
 //! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
 //! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
-//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span |
+//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span (for a caller using [`PropagateLayer`], the span of its call) |
 //! | `lines` | every event emitted and line logged in the request, in call order |
 //!
 //! Header values, the path and the query string are cut at
@@ -113,6 +114,7 @@ mod grpc;
 mod layer;
 mod propagate;
 mod recorder;
+mod request_body;
 mod service;
 
 pub use body::ResponseBody;
@@ -121,4 +123,5 @@ pub use extract::REQUEST_ID_HEADER;
 pub use future::ResponseFuture;
 pub use layer::RelayerLayer;
 pub use propagate::{Propagate, PropagateLayer};
+pub use request_body::RequestBody;
 pub use service::RelayerService;

@@ -10,11 +10,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// A tower [`Layer`] for HTTP *clients* (hyper-util's client, a tonic
-/// `Channel`, any tower service of `http::Request`s) that sets
-/// `x-request-id`, `traceparent` and `tracestate` on each outgoing request
-/// from the [current](Relayer::current) request, so the next service's
-/// record joins this one by `request_id` and `trace_id`, its span a child
-/// of this request's.
+/// `Channel`, any tower service of `http::Request`s) that sets the request
+/// id (`x-request-id` unless configured), `traceparent` and `tracestate` on
+/// each outgoing request from the [current](Relayer::current) request, so
+/// the next service's record joins this one by `request_id` and
+/// `trace_id`. Each call is an [`OutgoingCall`](relayer::OutgoingCall)
+/// with a span of its own, a child of the request's: the next service's
+/// `parent_span_id` tells which call it served.
 ///
 /// Headers the request already has are left as they are; outside a
 /// request, nothing is set. For clients that are not tower services
@@ -39,7 +41,9 @@ use tower_service::Service;
 ///     .bind(client.oneshot(http::Request::new(())))
 ///     .await?;
 /// assert_eq!(sent["x-request-id"], "req-1");
-/// assert!(sent["traceparent"].to_str()?.contains(&scope.trace().span_id.to_string()));
+/// let traceparent = sent["traceparent"].to_str()?;
+/// assert!(traceparent.contains(&scope.trace().trace_id.to_string()));
+/// assert!(!traceparent.contains(&scope.trace().span_id.to_string()), "the call's own span");
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,11 +86,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if let Some(relayer) = Relayer::current() {
+        if let Some(call) = Relayer::current().and_then(|relayer| relayer.outgoing_call()) {
             let headers = request.headers_mut();
-            for (name, value) in relayer.outgoing_headers() {
-                let name = HeaderName::from_static(name);
-                if !headers.contains_key(&name)
+            for (name, value) in call.headers() {
+                if let Ok(name) = HeaderName::try_from(name)
+                    && !headers.contains_key(&name)
                     && let Ok(value) = HeaderValue::try_from(value)
                 {
                     headers.insert(name, value);

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -34,6 +35,8 @@ pub(crate) struct Recorder {
     status: u16,
     content_length: Option<u64>,
     bytes_sent: u64,
+    /// Request body bytes read, counted by its [`RequestBody`](crate::RequestBody).
+    bytes_received: Arc<AtomicU64>,
     /// The outcome written when the body ends: `ok`, or `panicked` for the
     /// response the layer made for a panic.
     outcome: Outcome,
@@ -45,7 +48,12 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(scope: Scope, request: RequestInfo, config: Arc<Config>) -> Self {
+    pub(crate) fn new(
+        scope: Scope,
+        request: RequestInfo,
+        config: Arc<Config>,
+        bytes_received: Arc<AtomicU64>,
+    ) -> Self {
         let body_expected = request.method != Method::HEAD;
         Self {
             scope: Some(scope),
@@ -54,6 +62,7 @@ impl Recorder {
             status: CLIENT_CLOSED_REQUEST,
             content_length: None,
             bytes_sent: 0,
+            bytes_received,
             outcome: Outcome::Ok,
             body_expected,
             grpc: None,
@@ -79,7 +88,7 @@ impl Recorder {
                 .and_then(|value| value.to_str().ok()?.parse().ok())
         };
         self.grpc = GrpcStatus::from_headers(headers);
-        let id_header = &self.config.request_id_header.0;
+        let id_header = &self.config.request_id_header.name;
         if let Some(scope) = &self.scope
             && !headers.contains_key(id_header)
             && let Ok(id) = HeaderValue::from_str(scope.request_id())
@@ -206,6 +215,7 @@ impl Recorder {
                 x_forwarded_for: x_forwarded_for.as_deref(),
                 status: self.status,
                 content_length: self.content_length.unwrap_or(self.bytes_sent),
+                request_bytes: self.bytes_received.load(Relaxed),
                 request_time,
                 headers,
                 route: request.route.as_ref().map(|route| route.as_str()),

@@ -2,6 +2,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::extract::{RequestInfo, caller, original_uri};
 use crate::future::ResponseFuture;
 use crate::recorder::Recorder;
+use crate::request_body::RequestBody;
 
 /// Middleware that opens a [`Scope`] for each request and writes the
 /// request's record when its response body ends; made by [`RelayerLayer`](crate::RelayerLayer).
@@ -29,6 +31,8 @@ use crate::recorder::Recorder;
 /// 2. puts the request's bound [`Relayer`] in the request's extensions (the
 ///    `Relayer` extractor reads it) and makes it [`Relayer::current`] while
 ///    the inner service runs and while the response body is polled;
+///    the inner service gets the request's body as a
+///    [`RequestBody`](crate::RequestBody), which counts the bytes read;
 /// 3. catches a panic of the inner service and answers
 ///    `500 Internal Server Error`;
 /// 4. sets `X-Request-ID` on the response, and writes the record when the
@@ -51,7 +55,7 @@ use crate::recorder::Recorder;
 ///
 /// // Any `tower::Service` of `http` requests and responses: here a plain function.
 /// let service = RelayerService::new(
-///     service_fn(|_request: Request<Full<bytes::Bytes>>| async {
+///     service_fn(|_request: Request<relayer_axum::RequestBody<Full<bytes::Bytes>>>| async {
 ///         relayer::Relayer::current().unwrap().info("hello")?;
 ///         Ok::<_, relayer::Error>(Response::new(Full::<bytes::Bytes>::from("hi")))
 ///     }),
@@ -83,7 +87,8 @@ impl<S> RelayerService<S> {
     /// # Ok::<(), relayer::Error>(())
     /// ```
     pub fn new(inner: S, relayer: Relayer) -> Self {
-        Self::with_config(inner, relayer, Arc::default())
+        let config = Arc::new(Config::for_relayer(&relayer));
+        Self::with_config(inner, relayer, config)
     }
 
     pub(crate) fn with_config(inner: S, relayer: Relayer, config: Arc<Config>) -> Self {
@@ -121,7 +126,7 @@ impl<S> RelayerService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RelayerService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
     ResBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -135,7 +140,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if self.config.skips(original_uri(&request).path()) {
-            return ResponseFuture::skipped(self.inner.call(request));
+            return ResponseFuture::skipped(self.inner.call(request.map(RequestBody::uncounted)));
         }
 
         let caller = caller(&request, &self.config);
@@ -144,16 +149,19 @@ where
         // The inner service sees the id in use, also when the client's
         // was refused.
         if !given && let Ok(id) = HeaderValue::from_str(scope.request_id()) {
-            let name = self.config.request_id_header.0.clone();
+            let name = self.config.request_id_header.name.clone();
             request.headers_mut().insert(name, id);
         }
         let relayer = scope.relayer().clone();
+        let received = Arc::new(AtomicU64::new(0));
         let mut recorder = Recorder::new(
             scope,
             RequestInfo::new(&request, &self.config),
             self.config.clone(),
+            received.clone(),
         );
         request.extensions_mut().insert(relayer.clone());
+        let request = request.map(|body| RequestBody::counted(body, received));
 
         let inner = &mut self.inner;
         let called = panic::catch_unwind(AssertUnwindSafe(|| {

@@ -192,6 +192,7 @@ async fn every_record_field_is_present_with_its_value() {
             "path",
             "query_string",
             "remote_addr",
+            "request_bytes",
             "request_id",
             "request_time",
             "route",
@@ -217,6 +218,7 @@ async fn every_record_field_is_present_with_its_value() {
     assert_eq!(record["request_id"], "fields-1");
     assert_eq!(record["status"], 200);
     assert_eq!(record["content_length"], 2);
+    assert_eq!(record["request_bytes"], 0);
     assert!(record["request_time"].as_f64().unwrap() >= 0.0);
     assert_eq!(record["outcome"], "ok");
     assert_eq!(lines(&record).len(), 2);

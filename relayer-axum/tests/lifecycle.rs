@@ -19,7 +19,7 @@ use common::{EXPECTED_PANIC, LOGGING, lines, quiet_expected_panics, relayer, the
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use relayer::Relayer;
-use relayer_axum::{RelayerLayer, RelayerService};
+use relayer_axum::{RelayerLayer, RelayerService, RequestBody};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -163,7 +163,7 @@ async fn any_tower_service_works_through_service_builder() {
     let (mock, relayer) = relayer();
     let service = ServiceBuilder::new()
         .layer(RelayerLayer::new(relayer))
-        .service_fn(|request: Request<Full<Bytes>>| async move {
+        .service_fn(|request: Request<RequestBody<Full<Bytes>>>| async move {
             let relayer = request.extensions().get::<Relayer>().unwrap().clone();
             relayer.info("in a plain service").unwrap();
             Ok::<_, Infallible>(Response::new(Full::<Bytes>::from("hello")))
@@ -195,7 +195,7 @@ async fn any_tower_service_works_through_service_builder() {
 async fn a_service_error_gives_an_error_record() {
     let (mock, relayer) = relayer();
     let service = RelayerService::new(
-        service_fn(|_request: Request<Full<Bytes>>| async {
+        service_fn(|_request: Request<RequestBody<Full<Bytes>>>| async {
             Err::<Response<Full<Bytes>>, _>(io::Error::other("backend gone"))
         }),
         relayer,
@@ -215,7 +215,7 @@ async fn a_service_error_gives_an_error_record() {
 #[derive(Clone)]
 struct PanicsInCall;
 
-impl Service<Request<Full<Bytes>>> for PanicsInCall {
+impl Service<Request<RequestBody<Full<Bytes>>>> for PanicsInCall {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
@@ -224,7 +224,7 @@ impl Service<Request<Full<Bytes>>> for PanicsInCall {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _request: Request<Full<Bytes>>) -> Self::Future {
+    fn call(&mut self, _request: Request<RequestBody<Full<Bytes>>>) -> Self::Future {
         Relayer::current().unwrap().info("in call").unwrap();
         panic!("{EXPECTED_PANIC} in call")
     }

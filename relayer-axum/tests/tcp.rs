@@ -692,3 +692,58 @@ async fn recording_all_headers_still_hides_the_secret_ones() {
         assert_eq!(headers[hidden], "[redacted]", "{hidden}");
     }
 }
+
+#[tokio::test]
+async fn request_bytes_are_the_body_bytes_received() {
+    let (mock, relayer) = relayer();
+    let app = Router::new()
+        .route(
+            "/upload",
+            axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+        )
+        .route("/", get(|| async { "no body" }))
+        .layer(RelayerLayer::new(relayer));
+    let addr = serve(app).await;
+    let client = Client::new(addr);
+
+    // A body with a length.
+    let upload = client
+        .request("POST", "/upload")
+        .body(Full::from(vec![b'x'; 100_000]))
+        .unwrap();
+    assert_eq!(client.send(upload).await.text(), "100000");
+    // A chunked body, over a raw socket.
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nhost: relayer.test\r\ntransfer-encoding: chunked\r\n\
+              connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.ends_with("11"), "{response}");
+    // No body.
+    client.get("/").await;
+
+    let records = records(&mock, 3).await;
+    let sizes: Vec<_> = records
+        .iter()
+        .map(|record| {
+            (
+                &record["path"],
+                &record["request_bytes"],
+                &record["content_length"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            (&json!("/upload"), &json!(100_000), &json!(6)),
+            (&json!("/upload"), &json!(11), &json!(2)),
+            (&json!("/"), &json!(0), &json!(7)),
+        ]
+    );
+}

@@ -179,6 +179,9 @@ async fn each_grpc_call_writes_one_record() {
         ),
         (&json!("ok"), &json!(200), &json!(5 + reply_len))
     );
+    // The request: one gRPC frame too.
+    let request_len = prost::Message::encoded_len(&HelloRequest { name: "Ada".into() });
+    assert_eq!(records[0]["request_bytes"], 5 + request_len);
     // A gRPC error is an HTTP 200 whose status is in `grpc_status`.
     assert_eq!(
         (&records[1]["outcome"], &records[1]["status"]),

@@ -1,19 +1,15 @@
 //! The record as a wide event, over real HTTP: fields set from everywhere a
-//! request's relayer is reached, builder fields, the size bound, tail
-//! sampling, the matched route, sensitive headers.
+//! request's relayer is reached, builder fields, the size bound, the
+//! matched route, sensitive headers.
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use common::{Client, LOGGING, WAIT, lines, records, relayer, serve, the_record};
 use http_body_util::Full;
-use relayer::{Relayer, Sampling};
+use relayer::Relayer;
 use relayer_axum::RelayerLayer;
 use relayer_test::MockProducer;
 use serde_json::json;
@@ -132,129 +128,6 @@ async fn a_record_that_must_shrink_drops_lines_before_fields() {
         .as_u64()
         .unwrap();
     assert_eq!(lines.len() as u64 - 1 + dropped, 1_000);
-}
-
-/// A server whose records are sampled by `sampling`; `/fail` answers 500,
-/// `/slow` takes 30 ms, `/keep` forces its record.
-async fn sampled(mock: &MockProducer, sampling: Sampling) -> (Client, Relayer) {
-    let relayer = builder(mock).sampling(sampling).build().unwrap();
-    let app = Router::new()
-        .route("/ok", get(|| async { "ok" }))
-        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                "slow"
-            }),
-        )
-        .route(
-            "/keep",
-            get(|relayer: Relayer| async move {
-                relayer.keep();
-                "kept"
-            }),
-        )
-        .layer(RelayerLayer::new(relayer.clone()));
-    (Client::new(serve(app).await), relayer)
-}
-
-/// Sends `count` requests to `path` with the request ids `{prefix}{n}`,
-/// 16 at a time.
-async fn send(client: &Client, path: &str, prefix: &str, count: usize) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..16 {
-        let client = client.clone();
-        let (path, prefix) = (path.to_owned(), prefix.to_owned());
-        tasks.spawn(async move {
-            for n in (worker..count).step_by(16) {
-                let request = client
-                    .request("GET", &path)
-                    .header("x-request-id", format!("{prefix}{n}"))
-                    .body(Full::default())
-                    .unwrap();
-                client.send(request).await;
-            }
-        });
-    }
-    tasks.join_all().await;
-}
-
-fn kept_ids(mock: &MockProducer) -> BTreeSet<String> {
-    mock.json(LOGGING)
-        .iter()
-        .map(|record| record["request_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sampling_keeps_the_ratio_and_every_error_slow_and_forced_record() {
-    let mock = MockProducer::new();
-    let (client, relayer) = sampled(&mock, Sampling::ratio(0.1)).await;
-
-    send(&client, "/ok", "ok-", 10_000).await;
-    // Every record is written or counted when its response has been read.
-    let settled = |mock: &MockProducer, relayer: &Relayer, total: u64| {
-        mock.messages(LOGGING).len() as u64 + relayer.stats().sampled_out == total
-    };
-    wait_until(|| settled(&mock, &relayer, 10_000)).await;
-    let kept = mock.messages(LOGGING).len();
-    // Binomial(10,000, 0.1): mean 1,000, standard deviation 30; ±5 sd.
-    assert!(
-        (850..=1_150).contains(&kept),
-        "{kept} of 10,000 kept at 0.1"
-    );
-    assert_eq!(relayer.stats().sampled_out, 10_000 - kept as u64);
-    for id in kept_ids(&mock) {
-        assert!(
-            Sampling::sampled_in(&id, 0.1),
-            "{id} is kept by the ratio rule"
-        );
-    }
-
-    // A threshold no ordinary request reaches, even on a loaded machine,
-    // would make this slow; so the slow requests get a server of their own.
-    mock.clear();
-    for path in ["/fail", "/keep"] {
-        send(&client, path, &format!("{path}-"), 20).await;
-    }
-    let slow = Sampling::ratio(0.0).keep_slower_than(Duration::from_millis(20));
-    let (slow_client, _) = sampled(&mock, slow).await;
-    send(&slow_client, "/slow", "/slow-", 20).await;
-    wait_until(|| mock.messages(LOGGING).len() == 60).await;
-    let records = mock.json(LOGGING);
-    assert_eq!(records.len(), 60, "all 20 of each are kept");
-    assert_eq!(records.iter().filter(|r| r["status"] == 500).count(), 20);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_services_keep_the_same_request_ids() {
-    let (mock_a, mock_b) = (MockProducer::new(), MockProducer::new());
-    let (client_a, relayer_a) = sampled(&mock_a, Sampling::ratio(0.3)).await;
-    let (client_b, relayer_b) = sampled(&mock_b, Sampling::ratio(0.3)).await;
-    send(&client_a, "/ok", "shared-", 500).await;
-    send(&client_b, "/ok", "shared-", 500).await;
-    wait_until(|| {
-        mock_a.messages(LOGGING).len() as u64 + relayer_a.stats().sampled_out == 500
-            && mock_b.messages(LOGGING).len() as u64 + relayer_b.stats().sampled_out == 500
-    })
-    .await;
-    let kept = kept_ids(&mock_a);
-    assert!(!kept.is_empty() && kept.len() < 500);
-    assert_eq!(
-        kept,
-        kept_ids(&mock_b),
-        "the same request's records, kept or dropped together"
-    );
-}
-
-/// Records are written a moment after the client has read the response.
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ pub struct Message {
     /// The value bytes (JSON).
     pub value: Vec<u8>,
     /// The message headers, in order: for an event emitted inside a
-    /// request, `x-request-id` and `traceparent`.
+    /// request, the request id (`x-request-id`), `traceparent` and, when
+    /// the request has one, `tracestate`.
     pub headers: Vec<(String, Vec<u8>)>,
 }
 

@@ -14,8 +14,9 @@ use crate::{Relayer, Scope};
 
 /// The handling of one consumed Kafka message: a [`Scope`] that continues
 /// the producer's request id and trace (a new span, its parent the
-/// producer's span, from the message headers `x-request-id` and
-/// `traceparent`) and writes one record when it ends:
+/// producer's span, from the message headers `x-request-id` (or the
+/// relayer's [request id header](crate::Builder::request_id_header)),
+/// `traceparent` and `tracestate`) and writes one record when it ends:
 ///
 /// | field | value |
 /// |---|---|
@@ -83,7 +84,10 @@ impl MessageScope {
     /// Opens the scope of `message` (borrowed or owned), with `relayer`.
     pub fn new<M: KafkaMessage>(relayer: &Relayer, message: &M) -> Self {
         Self {
-            scope: Some(Scope::continuing(relayer, caller::from_headers(message))),
+            scope: Some(Scope::continuing(
+                relayer,
+                caller::from_headers(message, relayer.request_id_header()),
+            )),
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),

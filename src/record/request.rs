@@ -77,6 +77,8 @@ pub struct HttpDetails<'a> {
     pub status: u16,
     /// `Content-Length` of the response, else the body bytes actually sent.
     pub content_length: u64,
+    /// The bytes of the request body the service read.
+    pub request_bytes: u64,
     /// Milliseconds from the start of the request to the end of its body.
     pub request_time: f64,
     /// Extra request headers chosen by configuration (lowercase names).

@@ -29,6 +29,7 @@ pub(super) fn relayer() -> &'static Relayer {
             sampling: None,
             sampled_out: Default::default(),
             kafka_headers: false,
+            request_id_header: crate::trace::REQUEST_ID_HEADER.into(),
         })
     })
 }

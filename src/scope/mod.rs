@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use crate::Relayer;
 use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
 use crate::sampling::Ending;
-use crate::trace::TraceContext;
+use crate::trace::{self, TraceContext};
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -98,7 +98,7 @@ impl Scope {
     /// let caller = Caller {
     ///     request_id: Some("req-1".into()),
     ///     traceparent: TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-    ///     tracestate: None,
+    ///     ..Caller::default()
     /// };
     /// let scope = Scope::continuing(&relayer, caller);
     /// assert_eq!(scope.trace().trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -110,15 +110,39 @@ impl Scope {
             .or_else(|| outer.as_ref().map(|outer| outer.request_id().to_owned()));
         let generated_id = request_id.is_none();
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let shared = relayer.shared();
+        let request_id_header = caller
+            .request_id_header
+            .or_else(|| {
+                outer
+                    .as_ref()
+                    .map(|outer| outer.request_id_header().clone())
+            })
+            .unwrap_or_else(|| shared.request_id_header.clone());
         let trace = match (caller.traceparent, &outer) {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
             (None, Some(outer)) => outer.trace().child(),
-            (None, None) => TraceContext::new_trace(),
+            (None, None) => {
+                let mut new = TraceContext::new_trace();
+                // The trace starts here: its sampled flag tells what the
+                // ratio will decide for its records.
+                if let Some(sampling) = &shared.sampling
+                    && !sampling.keeps_trace(new.trace_id)
+                {
+                    new.flags &= !trace::SAMPLED;
+                }
+                new
+            }
         }
         .or_current_otel_span();
-        let max_bytes = relayer.shared().max_message_bytes;
+        let state = ScopeState::new(
+            request_id,
+            request_id_header,
+            trace,
+            shared.max_message_bytes,
+        );
         Self {
-            relayer: relayer.bound(Arc::new(ScopeState::new(request_id, trace, max_bytes))),
+            relayer: relayer.bound(Arc::new(state)),
             date: Timestamp::now(),
             started: Instant::now(),
             generated_id,
@@ -182,7 +206,7 @@ impl Scope {
         let shared = self.relayer.shared();
         if let Some(sampling) = &shared.sampling {
             let ending = Ending {
-                request_id: self.request_id(),
+                trace_id: self.trace().trace_id,
                 outcome,
                 status: self.status,
                 elapsed: self.started.elapsed(),

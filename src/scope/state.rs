@@ -1,5 +1,5 @@
 use std::mem;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::record::Line;
 use crate::trace::TraceContext;
@@ -11,6 +11,8 @@ use crate::trace::TraceContext;
 /// write to the same record; a mutex keeps lines in call order.
 pub(crate) struct ScopeState {
     request_id: String,
+    /// The header the request id goes on in, on calls and events.
+    request_id_header: Arc<str>,
     trace: TraceContext,
     /// `trace` as the `traceparent` that goes on, written once: every event
     /// of the scope carries it.
@@ -44,9 +46,15 @@ enum Buffer {
 }
 
 impl ScopeState {
-    pub(crate) fn new(request_id: String, trace: TraceContext, max_bytes: usize) -> Self {
+    pub(crate) fn new(
+        request_id: String,
+        request_id_header: Arc<str>,
+        trace: TraceContext,
+        max_bytes: usize,
+    ) -> Self {
         Self {
             request_id,
+            request_id_header,
             trace,
             traceparent: OnceLock::new(),
             max_bytes,
@@ -56,6 +64,10 @@ impl ScopeState {
 
     pub(crate) fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    pub(crate) fn request_id_header(&self) -> &Arc<str> {
+        &self.request_id_header
     }
 
     pub(crate) fn trace(&self) -> &TraceContext {

@@ -12,21 +12,31 @@ mod ids;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod traceparent;
+pub(crate) mod tracestate;
 
 pub use ids::{SpanId, TraceId};
 pub use traceparent::TraceParent;
 
-/// The header (HTTP) and Kafka message header that carries the request id.
+/// The default header (HTTP) and Kafka message header that carries the
+/// request id; another can be set with
+/// [`Builder::request_id_header`](crate::Builder::request_id_header).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The W3C header that carries the caller's trace and span.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
-/// The W3C header of vendor trace state, passed on unchanged.
+/// The W3C header of vendor trace state, passed on when valid.
 pub const TRACESTATE_HEADER: &str = "tracestate";
 
+/// The "sampled" trace flag: the caller may have recorded its span.
+pub const SAMPLED: u8 = 0x01;
+
+/// The "random" trace flag of W3C Trace Context Level 2: the low 56 bits of
+/// the trace id are random, so samplers may decide on them.
+pub const RANDOM: u8 = 0x02;
+
 /// The trace context of one scope: its trace, its own span, its parent span
-/// (absent for a new trace), and the caller's `tracestate`, kept as is.
+/// (absent for a new trace), and the caller's `tracestate`.
 ///
 /// ```
 /// use relayer::trace::{TraceContext, TraceParent};
@@ -48,37 +58,40 @@ pub struct TraceContext {
     pub span_id: SpanId,
     /// The caller's span, or the enclosing scope's; `None` for a new trace.
     pub parent_span_id: Option<SpanId>,
-    /// The trace flags, passed on as received (sampled for a new trace).
+    /// The trace flags: the caller's [`SAMPLED`] and [`RANDOM`] flags, the
+    /// others (undefined) zero; [`SAMPLED`] and [`RANDOM`] for a new trace.
     pub flags: u8,
-    /// The caller's `tracestate`, passed on unchanged.
+    /// The caller's `tracestate`, valid by W3C Trace Context (see
+    /// [`Caller::from_headers`](crate::Caller::from_headers)).
     pub tracestate: Option<String>,
 }
 
-/// The "sampled" trace flag, set on traces that start here: relayer records
-/// every request it sees.
-const SAMPLED: u8 = 0x01;
+/// The flags W3C Trace Context defines; the others are zeroed on what is
+/// sent on, as the specification asks.
+pub(crate) const DEFINED_FLAGS: u8 = SAMPLED | RANDOM;
 
 impl TraceContext {
-    /// A new trace, with no parent.
+    /// A new trace, with no parent: a random trace id, flagged
+    /// [`RANDOM`] and [`SAMPLED`].
     pub fn new_trace() -> Self {
         Self {
             trace_id: TraceId::random(),
             span_id: SpanId::random(),
             parent_span_id: None,
-            flags: SAMPLED,
+            flags: SAMPLED | RANDOM,
             tracestate: None,
         }
     }
 
     /// A new span in the caller's trace, or a new trace when there is no
-    /// valid caller.
+    /// valid caller (its `tracestate` is then dropped with it).
     pub fn continuing(caller: Option<TraceParent>, tracestate: Option<String>) -> Self {
         match caller {
             Some(caller) => Self {
                 trace_id: caller.trace_id,
                 span_id: SpanId::random(),
                 parent_span_id: Some(caller.parent_id),
-                flags: caller.flags,
+                flags: caller.flags & DEFINED_FLAGS,
                 tracestate,
             },
             None => Self::new_trace(),
@@ -116,4 +129,14 @@ impl TraceContext {
             flags: self.flags,
         }
     }
+}
+
+/// Whether `name` is a lower-case HTTP header name (an RFC 9110 token), so
+/// it can name a request id header on HTTP and Kafka alike.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    const PUNCTUATION: &[u8] = b"!#$%&'*+-.^_`|~";
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || PUNCTUATION.contains(&c))
 }

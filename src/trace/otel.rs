@@ -25,7 +25,7 @@ pub(crate) fn current(continued: &TraceContext) -> Option<TraceContext> {
         trace_id,
         span_id: SpanId(span.span_id().to_bytes()),
         parent_span_id,
-        flags: span.trace_flags().to_u8(),
+        flags: span.trace_flags().to_u8() & super::DEFINED_FLAGS,
         tracestate: continued.tracestate.clone(),
     })
 }

@@ -4,7 +4,10 @@
 mod bounds;
 mod redaction;
 
+use std::sync::Arc;
+
 use http::HeaderName;
+use relayer::Relayer;
 
 pub(crate) use bounds::Bounds;
 pub use bounds::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES};
@@ -29,13 +32,24 @@ pub(crate) struct Config {
     pub(crate) request_id_header: RequestIdHeader,
 }
 
-/// The request id header's name, `x-request-id` unless configured.
+/// The request id header's name, `x-request-id` unless configured, also as
+/// text for the scope, which sends it on.
 #[derive(Debug, Clone)]
-pub(crate) struct RequestIdHeader(pub(crate) HeaderName);
+pub(crate) struct RequestIdHeader {
+    pub(crate) name: HeaderName,
+    pub(crate) text: Arc<str>,
+}
+
+impl RequestIdHeader {
+    pub(crate) fn new(name: HeaderName) -> Self {
+        let text = name.as_str().into();
+        Self { name, text }
+    }
+}
 
 impl Default for RequestIdHeader {
     fn default() -> Self {
-        Self(crate::REQUEST_ID_HEADER)
+        Self::new(crate::REQUEST_ID_HEADER)
     }
 }
 
@@ -52,6 +66,17 @@ pub(crate) enum RecordedHeaders {
 }
 
 impl Config {
+    /// The default configuration, with the request id header of `relayer`.
+    pub(crate) fn for_relayer(relayer: &Relayer) -> Self {
+        let request_id_header = HeaderName::try_from(relayer.request_id_header())
+            .map(RequestIdHeader::new)
+            .unwrap_or_default();
+        Self {
+            request_id_header,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn skip_path(&mut self, path: String) {
         self.skip_paths.push(path);
     }
