@@ -32,8 +32,9 @@ pub struct Message<'a> {
     pub topic: &'a str,
     /// The key bytes; `None` lets Kafka spread messages over partitions.
     pub key: Option<&'a [u8]>,
-    /// Kafka message headers: for an event emitted inside a request,
-    /// `x-request-id` and `traceparent`.
+    /// Kafka message headers: for an event emitted inside a request, its
+    /// request id (under the configured header name), `traceparent`, and
+    /// `tracestate` when there is one.
     pub headers: &'a [(&'a str, &'a [u8])],
     /// The JSON bytes of the message.
     pub payload: &'a [u8],

@@ -62,7 +62,7 @@ pub(crate) fn encode(message: &Message<'_>, out: &mut Vec<u8>) -> usize {
         }
         None => out.extend_from_slice(&NO_KEY.to_le_bytes()),
     }
-    // A message has two headers at most, of short names and values.
+    // A message has a few headers, of short names and values.
     out.extend_from_slice(&(message.headers.len() as u16).to_le_bytes());
     for (name, value) in message.headers {
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
