@@ -20,6 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use relayer::Relayer;
 use relayer_axum::{PropagateLayer, RelayerLayer};
 use serde_json::{Value, json};
@@ -68,7 +70,16 @@ pub(crate) async fn run(brokers: &str, topic_prefix: &str) -> Result<Vec<Value>,
     let request_id = response.headers()["x-request-id"].to_str()?.to_owned();
     response.into_body().collect().await?;
 
-    let message = tokio::time::timeout(WAIT, consumer.recv()).await??;
+    let message = tokio::time::timeout(WAIT, async {
+        loop {
+            match consumer.recv().await {
+                // Subscribed before the first event created the topic.
+                Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                received => break received,
+            }
+        }
+    })
+    .await??;
     c.handle_message(&message, |relayer| async move {
         relayer.info("shipping the order")?;
         relayer.field("carrier", "post")?;
