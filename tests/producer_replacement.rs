@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rdkafka::types::RDKafkaRespErr;
-use relayer::producer::Stats;
+use relayer::producer::{KafkaProducer, Message, Producer, Stats};
 use relayer::{Error, Relayer};
 use relayer_test::EmbeddedBroker;
 
@@ -286,44 +286,64 @@ fn two_replacements_at_a_high_rate_keep_order_per_key_with_a_spool() {
 fn messages_held_during_a_replacement_are_bounded_by_bytes() {
     let broker = EmbeddedBroker::start().unwrap();
     broker.create_topic("order", 1).unwrap();
-    let relayer = Relayer::builder("logging")
-        .brokers(broker.bootstrap_servers())
-        .option("queue.buffering.max.kbytes", "1024")
-        .build()
-        .unwrap();
-    relayer.emit("order", "warm-up", &0).unwrap();
-    relayer.flush(TIMEOUT).unwrap();
-    // The first replacement is immediate; the second, right after it,
-    // waits out a backoff with no producer: messages are held meanwhile.
-    let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
-    for _ in 0..2 {
-        let failed = relayer.stats().failed;
-        broker.fail_produce_requests(&[fatal]);
-        let deadline = Instant::now() + TIMEOUT;
-        while relayer.stats().failed == failed {
-            relayer.emit("order", "created", &"small").unwrap();
-            std::thread::sleep(Duration::from_millis(5));
-            assert!(Instant::now() < deadline, "no fatal error");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut config = rdkafka::ClientConfig::new();
+    for (key, value) in relayer::KAFKA_DEFAULTS {
+        config.set(*key, *value);
     }
-    let before = relayer.stats();
-    let payload = "x".repeat(50 * 1024);
+    config
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("queue.buffering.max.kbytes", "1024")
+        // Each error fails one request of its own.
+        .set("max.in.flight.requests.per.connection", "1");
+    // The producer itself: its Debug tells when no client is live.
+    let producer = KafkaProducer::new(&config).unwrap();
+    let send = |payload: &[u8]| {
+        producer.send(Message {
+            topic: "order",
+            key: None,
+            headers: &[],
+            payload,
+        })
+    };
+    send(b"0").unwrap();
+    producer.flush(TIMEOUT).unwrap();
+    // Two fatal errors: the first replacement is immediate; the second,
+    // right after it, waits out a backoff with no client live, and
+    // messages are held meanwhile.
+    let fatal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    broker.fail_produce_requests(&[fatal, fatal]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let debug = format!("{producer:?}");
+        if debug.contains("generation: Some(1)") {
+            break;
+        }
+        let _ = send(b"1");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(Instant::now() < deadline, "no first replacement: {debug}");
+    }
+    while !format!("{producer:?}").contains("generation: None") {
+        let _ = send(b"2");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(Instant::now() < deadline, "no second replacement");
+    }
+    let before = producer.stats();
+    let payload = [b'x'; 50 * 1024];
     let (mut held, mut refused) = (0, 0);
     for _ in 0..100 {
-        match relayer.emit("order", "large", &payload) {
+        match send(&payload) {
             Ok(()) => held += 1,
             Err(Error::ProducerUnavailable { .. }) => refused += 1,
             Err(other) => panic!("{other}"),
         }
     }
-    let stats = relayer.stats();
+    let stats = producer.stats();
     println!("held {held} of 100 messages of 50 KiB, refused {refused}; {stats:?}");
     assert!(held <= 20, "1 MiB holds 20 messages of 50 KiB, not {held}");
     assert!(held > 0, "some are held");
     assert_eq!(stats.dropped - before.dropped, refused, "{stats:?}");
-    relayer.flush(TIMEOUT).unwrap();
-    assert_eq!(relayer.stats().queued, 0);
+    producer.flush(TIMEOUT).unwrap();
+    assert_eq!(producer.stats().queued, 0);
 }
 
 #[test]
