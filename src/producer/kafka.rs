@@ -413,7 +413,9 @@ impl Producer for KafkaProducer {
         let deadline = Instant::now() + timeout;
         loop {
             let stats = self.counters().snapshot();
-            if stats.queued == 0 {
+            // Delivered in full, and the spool's files of it deleted.
+            let spool = self.shared.hooks.spool.as_ref();
+            if stats.queued == 0 && spool.is_none_or(|spool| spool.is_empty()) {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -340,6 +340,12 @@ impl Spool {
         }
     }
 
+    /// True when no segment file is left: every message spooled was
+    /// delivered (or failed) and its file deleted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state().segments.is_empty()
+    }
+
     /// Pauses or resumes replay.
     pub(crate) fn pause(&self, paused: bool) {
         self.state().paused = paused;
