@@ -196,12 +196,7 @@ impl KafkaProducer {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(supervisor) = supervisor {
-            while !supervisor.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if supervisor.is_finished() {
-                let _ = supervisor.join();
-            }
+            super::join_until(supervisor, deadline);
         }
         let client = self
             .shared

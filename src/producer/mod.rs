@@ -13,7 +13,8 @@ mod stall;
 mod stats;
 mod supervisor;
 
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub use kafka::KafkaProducer;
 #[cfg(feature = "metrics")]
@@ -108,4 +109,13 @@ pub trait Producer: Send + Sync + 'static {
     fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         self.flush(timeout)
     }
+}
+
+/// Joins `thread` if it ends by `deadline`; else lets it go on, detached.
+/// True when it ended.
+pub(crate) fn join_until(thread: JoinHandle<()>, deadline: Instant) -> bool {
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    thread.is_finished() && thread.join().is_ok()
 }

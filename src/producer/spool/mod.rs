@@ -373,12 +373,7 @@ impl Spool {
             tracing::warn!(target: "relayer", dir = %self.dir.display(), "spool not synced within the shutdown timeout; its last writes are safe from a crash of the process, not yet of the machine");
         }
         for thread in lock(&self.threads).drain(..) {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
+            super::join_until(thread, deadline);
         }
     }
 
