@@ -11,8 +11,8 @@ use crate::rate_limit::RateLimited;
 ///
 /// Every message is accounted for, in every snapshot, also while other
 /// threads send: `produced == delivered + failed + dropped + queued`. Once a
-/// flush has succeeded, `queued` is 0 (unless the spool holds messages for a
-/// broker that is still unreachable).
+/// flush has succeeded, `queued` is 0: a spooled message counts as queued
+/// until the broker acknowledged it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -33,7 +33,9 @@ pub struct Stats {
     /// Records the [sampling policy](crate::Sampling) left out: never
     /// produced, so outside the identity above.
     pub sampled_out: u64,
-    /// Of the `queued` messages, those waiting in the disk spool.
+    /// Of the `queued` messages, those in the disk spool: written or about
+    /// to be, and not yet acknowledged by the broker (replayed ones
+    /// included: they leave the spool on their delivery report).
     pub spooled: u64,
     /// The bytes of the spool's segment files on disk.
     pub spool_bytes: u64,
