@@ -66,6 +66,9 @@ pub(super) struct Callbacks {
     /// Messages handed to the client whose delivery report is not yet
     /// fully handled.
     outstanding: AtomicU64,
+    /// The client is stalled: the broker refuses every request it sends,
+    /// so what it has in flight was not written either.
+    stalled: AtomicBool,
 }
 
 impl Client {
@@ -79,6 +82,7 @@ impl Client {
             generation,
             stall: StallWatch::default(),
             outstanding: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
         };
         let producer = config.create_with_context(callbacks)?;
         Ok(Self {
@@ -110,6 +114,16 @@ impl Client {
             outstanding.fetch_sub(1, Ordering::AcqRel);
             error
         })
+    }
+
+    /// The client is replaced because it is stalled (see `StallWatch`), not
+    /// dead: the broker wrote nothing it sent for seconds, so messages
+    /// purged in flight are sent again (at least once), not failed.
+    pub(super) fn stalled(&self) {
+        self.producer
+            .context()
+            .stalled
+            .store(true, Ordering::Release);
     }
 
     /// Purges what the client holds and waits, until `deadline`, for every
@@ -263,7 +277,12 @@ impl Callbacks {
             Ok(_) => counters.delivered(),
             // Purged from the queue before it was ever sent (a dead client,
             // shutdown): safe to send again, without a risk of duplicates.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue), message)) => {
+            // Or in flight from a stalled client, which the broker refuses.
+            Err((KafkaError::MessageProduction(code), message))
+                if *code == RDKafkaErrorCode::PurgeQueue
+                    || *code == RDKafkaErrorCode::PurgeInflight
+                        && self.stalled.load(Ordering::Acquire) =>
+            {
                 let headers: Vec<(&str, &[u8])> = message.headers().map_or_else(Vec::new, |all| {
                     all.iter()
                         .map(|header| (header.key, header.value.unwrap_or_default()))

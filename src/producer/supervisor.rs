@@ -50,7 +50,11 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         // Everything the old client holds comes back first, at once, before
         // any wait: purged messages are older than the ones sent from now
         // on, and must be sent before them (spooled before them, or held
-        // first). In flight: failed, or sent again from the spool.
+        // first). In flight: failed, or sent again from the spool; sent
+        // again too from a stalled client, whose requests the broker refuses.
+        if old.producer.client().fatal_error().is_none() {
+            old.stalled();
+        }
         let settled = old.settle(Instant::now() + SETTLE, false);
         shared.hooks.place_purged();
         if let Some(spool) = &shared.hooks.spool {
