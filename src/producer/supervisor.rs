@@ -47,15 +47,18 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
             reason = dead.reason,
             "Kafka producer is dead; replacing it with a new one (messages meanwhile are held for it or spooled)"
         );
-        // Everything the old client holds comes back first, at once, before
-        // any wait: purged messages are older than the ones sent from now
-        // on, and must be sent before them (spooled before them, or held
-        // first). In flight: failed, or sent again from the spool; sent
-        // again too from a stalled client, whose requests the broker refuses.
-        if old.producer.client().fatal_error().is_none() {
+        // Everything the old client holds comes back first, before any
+        // wait: purged messages are older than the ones sent from now on,
+        // and must be sent before them (spooled before them, or held
+        // first). A dead client's requests in flight get their answer
+        // first (delivered, or failed: the broker may have written them),
+        // those of a stalled client are purged and sent again: the broker
+        // refuses all its requests.
+        let fatal = old.producer.client().fatal_error().is_some();
+        if !fatal {
             old.stalled();
         }
-        let settled = old.settle(Instant::now() + SETTLE, false);
+        let settled = old.settle(Instant::now() + SETTLE, fatal);
         shared.hooks.place_purged();
         if let Some(spool) = &shared.hooks.spool {
             spool.seal_early(Instant::now() + SETTLE);
