@@ -22,6 +22,10 @@ pub(super) enum Command {
     Stop(SyncSender<()>),
 }
 
+/// Records waiting for the same segment are written together, up to this
+/// many bytes: one `write` for many records.
+const BATCH_BYTES: usize = 1024 * 1024;
+
 /// The first wait after a failed write, doubled while writes keep failing.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -43,19 +47,44 @@ struct Writer {
     failing_until: Option<Instant>,
     backoff: Duration,
     errors: u64,
+    /// A batch's records, one after the other: reused.
+    buffer: Vec<u8>,
 }
 
 pub(super) fn run(spool: &Spool, commands: &Receiver<Command>) {
     let mut writer = Writer::default();
     let mut synced = Instant::now();
+    // A command taken while gathering a batch, handled next.
+    let mut next = None;
     loop {
         let wait = SYNC_EVERY.saturating_sub(synced.elapsed());
-        match commands.recv_timeout(wait) {
+        let command = match next.take() {
+            Some(command) => Ok(command),
+            None => commands.recv_timeout(wait),
+        };
+        match command {
             Ok(Command::Append { record, early }) => {
-                spool
-                    .queued_bytes
-                    .fetch_sub(record.len() as u64, Ordering::AcqRel);
-                writer.append(spool, &record, early);
+                // What else is waiting for the same segment: one write.
+                let mut batch = vec![record];
+                let mut bytes = batch[0].len();
+                while bytes < BATCH_BYTES {
+                    match commands.try_recv() {
+                        Ok(Command::Append {
+                            record,
+                            early: same,
+                        }) if same == early => {
+                            bytes += record.len();
+                            batch.push(record);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                spool.queued_bytes.fetch_sub(bytes as u64, Ordering::AcqRel);
+                writer.append(spool, &batch, early);
             }
             Ok(Command::Seal(reply)) => {
                 if let Some(open) = writer.early.take() {
@@ -80,17 +109,18 @@ pub(super) fn run(spool: &Spool, commands: &Receiver<Command>) {
 }
 
 impl Writer {
-    fn append(&mut self, spool: &Spool, record: &[u8], early: bool) {
-        let len = record.len() as u64;
+    /// Writes `batch`, records for the early segment or for the tail, in
+    /// order; counts each one that cannot be written as failed.
+    fn append(&mut self, spool: &Spool, batch: &[Vec<u8>], early: bool) {
         let result = match self.failing_until {
             Some(until) if Instant::now() < until => Err(None),
-            _ => self.write(spool, record, early).map_err(Some),
+            _ => self.write(spool, batch, early).map_err(Some),
         };
         match result {
-            Ok(()) => {
+            Ok(written) => {
                 self.failing_until = None;
                 self.backoff = Duration::ZERO;
-                spool.counters.spool_bytes(len as i64);
+                spool.counters.spool_bytes(written as i64);
                 spool.wake.notify_all();
             }
             Err(error) => {
@@ -103,41 +133,59 @@ impl Writer {
                         tracing::error!(target: "relayer", %error, dir = %spool.dir.display(), backoff = ?self.backoff, "spool write failed; refusing messages meanwhile");
                     }
                 }
-                spool.bytes.fetch_sub(len, Ordering::AcqRel);
-                spool.lost(record::topic(record), 1, &"the spool could not write it");
+                for record in batch {
+                    spool.bytes.fetch_sub(record.len() as u64, Ordering::AcqRel);
+                    spool.lost(record::topic(record), 1, &"the spool could not write it");
+                }
             }
         }
     }
 
-    /// Appends whole `record` to its segment, starting one when there is
-    /// none (or it is full, sealed or gone).
-    fn write(&mut self, spool: &Spool, record: &[u8], early: bool) -> io::Result<()> {
-        let open = if early {
-            self.early_segment(spool)?
-        } else {
-            self.tail_segment(spool)?
-        };
-        if let Err(error) = open.file.write_all(record) {
-            // A partial record would misalign the ones after it: cut it
-            // off, and write the next one at the same place.
-            let _ = open.file.set_len(open.end);
-            return Err(error);
+    /// Appends the whole `batch` to its segment with one write, starting
+    /// a segment when there is none (or it is full, sealed or gone).
+    /// Returns the bytes written.
+    fn write(&mut self, spool: &Spool, batch: &[Vec<u8>], early: bool) -> io::Result<u64> {
+        let mut bytes = std::mem::take(&mut self.buffer);
+        bytes.clear();
+        for record in batch {
+            bytes.extend_from_slice(record);
         }
-        open.end += record.len() as u64;
-        let (sequence, len) = (open.sequence, record.len() as u64);
-        let readable = spool
-            .state()
-            .segments
-            .get_mut(&sequence)
-            .is_some_and(|segment| segment.appended(len));
-        if !readable {
+        let open = if early {
+            self.early_segment(spool)
+        } else {
+            self.tail_segment(spool)
+        };
+        let written = open.and_then(|open| {
+            if let Err(error) = open.file.write_all(&bytes) {
+                // A partial record would misalign the ones after it: cut
+                // it off, and write the next one at the same place.
+                let _ = open.file.set_len(open.end);
+                return Err(error);
+            }
+            open.end += bytes.len() as u64;
+            Ok(open.sequence)
+        });
+        let len = bytes.len() as u64;
+        self.buffer = bytes;
+        let sequence = written?;
+        let mut state = spool.state();
+        let segment = state.segments.get_mut(&sequence);
+        let lost: Vec<&Vec<u8>> = match segment {
+            Some(segment) => batch
+                .iter()
+                .filter(|record| !segment.appended(record.len() as u64))
+                .collect(),
+            None => batch.iter().collect(),
+        };
+        drop(state);
+        for record in lost {
             spool.lost(
                 record::topic(record),
                 1,
                 &"written to a spool segment found corrupt",
             );
         }
-        Ok(())
+        Ok(len)
     }
 
     fn tail_segment(&mut self, spool: &Spool) -> io::Result<&mut Open> {
