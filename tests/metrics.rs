@@ -267,7 +267,17 @@ fn spool_depth_and_bytes_follow_the_stats() {
     for n in 0..100 {
         relayer.emit("order", "created", &n).unwrap();
     }
-    let stats = relayer.stats();
+    // The spool's writer thread writes them in the background: wait until
+    // it is done (the figures stop moving) before the one snapshot.
+    let mut stats = relayer.stats();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = relayer.stats();
+        if now == stats {
+            break;
+        }
+        stats = now;
+    }
     let during = metrics(&snapshotter);
     assert_eq!(stats.spooled, 90, "{stats:?}");
     assert_eq!(
