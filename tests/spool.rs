@@ -2,6 +2,9 @@
 //! nothing, the size cap drops and counts, a crashed process's spool is
 //! sent at the next start, and torn or corrupt records are skipped.
 
+#[path = "support/segment.rs"]
+mod segment;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -276,16 +279,6 @@ fn segment(dir: &Path) -> std::path::PathBuf {
     files.pop().unwrap()
 }
 
-/// Where record `index` starts: each record is its body's length (4 bytes,
-/// little-endian), a checksum (4 bytes) and the body.
-fn record_start(bytes: &[u8], index: usize) -> usize {
-    let mut at = 0;
-    for _ in 0..index {
-        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    }
-    at
-}
-
 #[test]
 fn a_torn_or_corrupt_spool_is_skipped_and_counted() {
     let broker = EmbeddedBroker::start().unwrap();
@@ -298,7 +291,7 @@ fn a_torn_or_corrupt_spool_is_skipped_and_counted() {
     // write), and a flipped bit in record 60 (a damaged disk).
     let path = segment(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
-    let sixtieth = record_start(&bytes, 60);
+    let sixtieth = segment::record_start(&bytes, 60);
     bytes.truncate(bytes.len() - 3);
     bytes[sixtieth + 20] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();

@@ -3,6 +3,9 @@
 //! spool, a record damaged while appends go on, a full disk, a shutdown
 //! during a producer replacement. Every message is accounted for.
 
+#[path = "support/segment.rs"]
+mod segment;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -179,16 +182,6 @@ fn a_process_killed_while_replaying_loses_nothing_and_order_is_kept() {
     assert_eq!(payloads(&broker, "order", MESSAGES), expected);
 }
 
-/// Where record `index` of a segment starts: each record is its body's
-/// length (4 bytes, little-endian), a checksum (4 bytes) and the body.
-fn record_start(bytes: &[u8], index: usize) -> usize {
-    let mut at = 0;
-    for _ in 0..index {
-        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    }
-    at
-}
-
 #[test]
 fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
     let broker = EmbeddedBroker::start().unwrap();
@@ -208,7 +201,7 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
         .find(|path| path.extension().is_some_and(|e| e == "spool"))
         .unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
-    let at = record_start(&bytes, 1_000) + 20;
+    let at = segment::record_start(&bytes, 1_000) + 20;
     bytes[at] ^= 0x10;
     let file = std::fs::OpenOptions::new()
         .write(true)
