@@ -77,6 +77,7 @@ mod outgoing;
 pub mod producer;
 mod rate_limit;
 pub mod record;
+mod redact;
 mod relayer;
 pub mod rpc;
 mod sampling;
@@ -93,6 +94,7 @@ pub use global::{install, installed};
 pub use key::PartitionKey;
 pub use outgoing::OutgoingCall;
 pub use record::WireFormat;
+pub use redact::{REDACTED, RedactedParams};
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]

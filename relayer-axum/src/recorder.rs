@@ -185,7 +185,7 @@ impl Recorder {
         };
         let path = bounds.cut(path);
         let query_string = match request.uri.query().filter(|query| !query.is_empty()) {
-            Some(query) => Some(bounds.cut(self.config.redaction.query(query))),
+            Some(query) => Some(bounds.cut(self.config.redaction.query_params.query(query))),
             None => python.then_some(Cow::Borrowed("")),
         };
         let user_agent = request.user_agent.as_ref().map(|v| bounds.cut(text(v)));
