@@ -1,36 +1,75 @@
-//! One outgoing call of a request: a client span of its own, and the
-//! headers that carry the request on to the called service.
+//! One outgoing call of a request: a client span of its own, the headers
+//! that carry the request on to the called service, and the entry the call
+//! adds to the request's record.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::Relayer;
+use crate::record::CallEntry;
+use crate::scope::ScopeState;
 use crate::trace::{SpanId, TRACEPARENT_HEADER, TRACESTATE_HEADER, TraceContext};
 
-/// An outgoing call (HTTP, gRPC) made inside a request: its own span, a
-/// child of the request's, sent as the parent-id of the call's
-/// `traceparent`, so the called service's record points at this exact call
-/// and several calls of one request are told apart.
+/// The longest URL or error text a call entry keeps.
+const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+/// What ends a URL or error text cut to [`MAX_TEXT_BYTES`].
+const CUT: &str = "…[cut]";
+
+/// An outgoing call (HTTP, gRPC) made inside a request.
 ///
-/// Made by [`Relayer::outgoing_call`]; `relayer_axum::PropagateLayer`
-/// makes one per request on tower clients.
+/// It has its own span, a child of the request's, sent as the parent-id of
+/// the call's `traceparent`: the called service's record points at this
+/// exact call, and several calls of one request are told apart. When it
+/// ends (on [`finish`](Self::finish), or when dropped) it adds an entry to
+/// the request's `calls` ([`CallEntry`]): method, URL (query parameters
+/// masked as in the request's own query string), span, status, duration
+/// and error.
+///
+/// `relayer_axum::PropagateLayer` makes one per request of a tower client
+/// (hyper-util, tonic); make one yourself for other clients (reqwest):
 ///
 /// ```
 /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
 /// let scope = relayer::Scope::new(&relayer, Some("req-1".into()));
-/// let call = scope.relayer().outgoing_call().unwrap();
+/// let mut call = scope.relayer().outgoing_call("GET", "http://prices/price?sku=7").unwrap();
 /// assert_eq!(call.trace().parent_span_id, Some(scope.trace().span_id));
 /// for (name, value) in call.headers() {
 ///     println!("{name}: {value}"); // x-request-id: req-1, traceparent: 00-…-{call's span}-01
 /// }
-/// assert_ne!(call.span_id(), scope.relayer().outgoing_call().unwrap().span_id());
+/// // … send the request with these headers, then:
+/// call.set_status(200);
+/// call.finish();
 /// # Ok::<(), relayer::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// A call dropped before [`finish`](Self::finish) with no status and no
+/// error set is recorded with the error `cancelled`: its future was dropped
+/// (a timeout, the client went away).
+#[derive(Debug)]
 pub struct OutgoingCall {
     trace: TraceContext,
     request_id: String,
     request_id_header: Arc<str>,
     traceparent: String,
+    /// `None` for a call that only gives headers.
+    entry: Option<Pending>,
+}
+
+/// What a call's entry needs, gathered while the call runs.
+struct Pending {
+    scope: Arc<ScopeState>,
+    order: u64,
+    method: String,
+    url: String,
+    started: Instant,
+    start_ms: f64,
+    status: Option<u16>,
+    grpc_status: Option<i32>,
+    content_length: Option<u64>,
+    error: Option<String>,
 }
 
 impl OutgoingCall {
@@ -60,30 +99,160 @@ impl OutgoingCall {
         .into_iter()
         .flatten()
     }
+
+    /// The response's HTTP status.
+    pub fn set_status(&mut self, status: u16) {
+        if let Some(entry) = &mut self.entry {
+            entry.status = Some(status);
+        }
+    }
+
+    /// The call's gRPC status code (0 is OK).
+    pub fn set_grpc_status(&mut self, code: i32) {
+        if let Some(entry) = &mut self.entry {
+            entry.grpc_status = Some(code);
+        }
+    }
+
+    /// The size of the response's body.
+    pub fn set_content_length(&mut self, bytes: u64) {
+        if let Some(entry) = &mut self.entry {
+            entry.content_length = Some(bytes);
+        }
+    }
+
+    /// The call failed: `error`'s text, and the texts of its sources, go
+    /// into the entry.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
+    /// # let scope = relayer::Scope::new(&relayer, None);
+    /// let mut call = scope.relayer().outgoing_call("GET", "http://127.0.0.1:1/").unwrap();
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// call.set_error(&refused);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn set_error(&mut self, error: &(dyn std::error::Error + 'static)) {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            // Many errors repeat their source's text in their own.
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        self.set_error_text(text);
+    }
+
+    /// The call failed with `error`, a text.
+    pub fn set_error_text(&mut self, error: impl fmt::Display) {
+        if let Some(entry) = &mut self.entry {
+            entry.error = Some(error.to_string());
+        }
+    }
+
+    /// Ends the call: its entry goes into the request's record (when the
+    /// request's record is not written yet).
+    pub fn finish(mut self) {
+        self.record(None);
+    }
+
+    fn record(&mut self, default_error: Option<&str>) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let no_answer = entry.status.is_none() && entry.grpc_status.is_none();
+        let error = entry
+            .error
+            .as_deref()
+            .or(default_error.filter(|_| no_answer));
+        let url = cut(&entry.url);
+        let error = error.map(cut);
+        let json = serde_json::value::to_raw_value(&CallEntry {
+            method: &entry.method,
+            url: &url,
+            span_id: self.trace.span_id,
+            start_ms: entry.start_ms,
+            duration_ms: entry.started.elapsed().as_secs_f64() * 1000.0,
+            status: entry.status,
+            grpc_status: entry.grpc_status,
+            content_length: entry.content_length,
+            error: error.as_deref(),
+        });
+        match json {
+            Ok(json) => entry.scope.keep_call(entry.order, json),
+            Err(error) => tracing::debug!(target: "relayer", %error, "call entry not serialized"),
+        }
+    }
+}
+
+impl Drop for OutgoingCall {
+    fn drop(&mut self) {
+        self.record(Some("cancelled"));
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("status", &self.status)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `text`, cut at a character boundary to at most [`MAX_TEXT_BYTES`] and
+/// then marked with [`CUT`].
+fn cut(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_TEXT_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{CUT}", &text[..end]))
 }
 
 impl Relayer {
     /// A new outgoing call of the current request (the one this relayer is
-    /// bound to, or the current request of this relayer), with a span of
-    /// its own; `None` outside a request. Make one per call, and send its
-    /// [`headers`](OutgoingCall::headers) with it.
-    pub fn outgoing_call(&self) -> Option<OutgoingCall> {
+    /// bound to, or the current request of this relayer), to `method` and
+    /// `url`, with a span of its own; `None` outside a request. Make one per
+    /// call, send its [`headers`](OutgoingCall::headers) with it, and set
+    /// its outcome: the call adds an entry to the request's `calls` when it
+    /// ends.
+    pub fn outgoing_call(&self, method: &str, url: &str) -> Option<OutgoingCall> {
         let scope = self.scope()?;
-        let trace = scope.trace().child();
-        Some(OutgoingCall {
-            traceparent: trace.traceparent().to_string(),
-            trace,
-            request_id: scope.request_id().to_owned(),
-            request_id_header: scope.request_id_header().clone(),
-        })
+        let mut call = Self::call_of(&scope);
+        let started = Instant::now();
+        call.entry = Some(Pending {
+            order: scope.next_call(),
+            method: method.to_owned(),
+            url: scope.redacted_params().url(url).into_owned(),
+            started,
+            start_ms: started
+                .saturating_duration_since(scope.started())
+                .as_secs_f64()
+                * 1000.0,
+            status: None,
+            grpc_status: None,
+            content_length: None,
+            error: None,
+            scope: scope.into_owned(),
+        });
+        Some(call)
     }
 
-    /// The headers of a new [outgoing call](Self::outgoing_call) of the
-    /// current request: its request id, `traceparent` (this request's
-    /// trace, the call's own span as the parent) and `tracestate` when the
-    /// caller sent one. Empty outside a request. For HTTP clients that are
-    /// not tower services (reqwest); call it once per call.
-    /// `relayer_axum::PropagateLayer` sets them on tower clients.
+    /// The headers of a new outgoing call of the current request: its
+    /// request id, `traceparent` (this request's trace, the call's own span
+    /// as the parent) and `tracestate` when the caller sent one. Empty
+    /// outside a request. The call gets no entry in the record: to have
+    /// one, use [`outgoing_call`](Self::outgoing_call).
     ///
     /// ```
     /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
@@ -95,10 +264,23 @@ impl Relayer {
     /// # Ok::<(), relayer::Error>(())
     /// ```
     pub fn outgoing_headers(&self) -> Vec<(String, String)> {
-        self.outgoing_call().map_or_else(Vec::new, |call| {
-            call.headers()
+        self.scope().map_or_else(Vec::new, |scope| {
+            Self::call_of(&scope)
+                .headers()
                 .map(|(name, value)| (name.to_owned(), value.to_owned()))
                 .collect()
         })
+    }
+
+    /// A call of `scope` that only gives headers.
+    fn call_of(scope: &ScopeState) -> OutgoingCall {
+        let trace = scope.trace().child();
+        OutgoingCall {
+            traceparent: trace.traceparent().to_string(),
+            trace,
+            request_id: scope.request_id().to_owned(),
+            request_id_header: scope.request_id_header().clone(),
+            entry: None,
+        }
     }
 }

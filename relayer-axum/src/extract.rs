@@ -119,6 +119,7 @@ pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
         config.bounds.request_id_bytes,
     );
     caller.request_id_header = Some(id_header.text.clone());
+    caller.redacted_params = Some(config.redaction.query_params.clone());
     caller
 }
 

@@ -122,6 +122,6 @@ pub use config::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES, RED
 pub use extract::REQUEST_ID_HEADER;
 pub use future::ResponseFuture;
 pub use layer::RelayerLayer;
-pub use propagate::{Propagate, PropagateLayer};
+pub use propagate::{BoxError, CallBody, CallFuture, Propagate, PropagateLayer};
 pub use request_body::RequestBody;
 pub use service::RelayerService;

@@ -11,12 +11,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use bytes::Bytes;
 use common::{EXPECTED_PANIC, lines, quiet_expected_panics, records, relayer};
 use http::uri::PathAndQuery;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use relayer::Relayer;
-use relayer_axum::RelayerLayer;
+use relayer_axum::{PropagateLayer, RelayerLayer};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -25,7 +30,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic::transport::{Endpoint, Server};
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
-use tower::{Service, ServiceBuilder, service_fn};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct HelloRequest {
@@ -210,4 +215,145 @@ async fn each_grpc_call_writes_one_record() {
 
     let events = mock.json("test_greeting_topic");
     assert_eq!(events.len(), 3);
+}
+
+/// A service's calls, through `PropagateLayer`: what `fans_out` calls.
+#[derive(Clone)]
+struct Targets {
+    http: SocketAddr,
+    grpc: SocketAddr,
+    closed: SocketAddr,
+}
+
+/// Calls an HTTP service through hyper-util, the Greeter twice through a
+/// tonic `Channel` (a reply, an error), and a port nobody listens on.
+async fn fans_out(axum::extract::State(targets): axum::extract::State<Targets>) -> &'static str {
+    let http = ServiceBuilder::new()
+        .layer(PropagateLayer::new())
+        .service(HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+    let price = format!("http://{}/price?token=s3cret&sku=7", targets.http);
+    let response = http
+        .clone()
+        .oneshot(http::Request::get(price).body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "1234"
+    );
+
+    let origin: http::Uri = format!("http://{}", targets.grpc).parse().unwrap();
+    let channel = Endpoint::from(origin.clone()).connect().await.unwrap();
+    let grpc = ServiceBuilder::new()
+        .layer(PropagateLayer::new())
+        .service(channel);
+    let mut client = tonic::client::Grpc::with_origin(grpc, origin);
+    for name in ["Ada", ""] {
+        client.ready().await.unwrap();
+        let request = tonic::Request::new(HelloRequest { name: name.into() });
+        let codec = ProstCodec::<HelloRequest, HelloReply>::default();
+        let _ = client
+            .unary(request, PathAndQuery::from_static(SAY_HELLO), codec)
+            .await;
+    }
+
+    let down = format!("http://{}/down", targets.closed);
+    let refused = http
+        .oneshot(http::Request::get(down).body(Full::default()).unwrap())
+        .await;
+    assert!(refused.is_err());
+    "done"
+}
+
+#[tokio::test]
+async fn outgoing_http_and_grpc_calls_are_entries_of_the_record() {
+    // The HTTP service: answers a price after 50 ms.
+    let (http_mock, http_relayer) = relayer();
+    let prices = axum::Router::new()
+        .route(
+            "/price",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                "1234"
+            }),
+        )
+        .layer(RelayerLayer::new(http_relayer));
+    let http_addr = common::serve(prices).await;
+    let (grpc_mock, grpc_relayer) = relayer();
+    let grpc_addr = serve(grpc_relayer).await;
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap(); // and closed again: the connection is refused
+
+    let (mock, relayer) = relayer();
+    let app = axum::Router::new()
+        .route("/fan-out", axum::routing::get(fans_out))
+        .with_state(Targets {
+            http: http_addr,
+            grpc: grpc_addr,
+            closed,
+        })
+        .layer(RelayerLayer::new(relayer).redact_query_param("token"));
+    let client = common::Client::new(common::serve(app).await);
+    assert_eq!(client.get("/fan-out").await.text(), "done");
+
+    let record = common::the_record(&mock).await;
+    let calls = record["calls"].as_array().expect("the record's calls");
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+    let (price, hello, no_name, refused) = (&calls[0], &calls[1], &calls[2], &calls[3]);
+
+    assert_eq!(price["method"], "GET");
+    assert_eq!(
+        price["url"],
+        format!("http://{http_addr}/price?token=[redacted]&sku=7"),
+        "the request's redaction rules hold for its calls"
+    );
+    assert_eq!(
+        (&price["status"], &price["content_length"]),
+        (&json!(200), &json!(4))
+    );
+    assert!(price["duration_ms"].as_f64().unwrap() >= 50.0, "{price}");
+    assert!(price.get("error").is_none() && price.get("grpc_status").is_none());
+
+    let greeter = format!("http://{grpc_addr}{SAY_HELLO}");
+    assert_eq!(
+        (&hello["method"], &hello["url"]),
+        (&json!("POST"), &json!(greeter))
+    );
+    assert_eq!(
+        (&hello["status"], &hello["grpc_status"]),
+        (&json!(200), &json!(0)),
+        "from the trailers"
+    );
+    assert_eq!(
+        no_name["grpc_status"],
+        Code::InvalidArgument as i32,
+        "from the headers of a trailers-only answer"
+    );
+
+    assert!(refused.get("status").is_none(), "{refused}");
+    let error = refused["error"].as_str().expect("the client's error");
+    assert!(error.contains("onnect"), "{error}");
+
+    // In order of start, within the request.
+    let starts: Vec<f64> = calls
+        .iter()
+        .map(|call| call["start_ms"].as_f64().unwrap())
+        .collect();
+    assert!(starts.is_sorted(), "{starts:?}");
+    let last_end = starts[3] + refused["duration_ms"].as_f64().unwrap();
+    assert!(
+        last_end <= record["request_time"].as_f64().unwrap(),
+        "{record}"
+    );
+
+    // Each called service's record points at its call.
+    let price_record = common::the_record(&http_mock).await;
+    assert_eq!(price_record["parent_span_id"], price["span_id"]);
+    let hello_records = records(&grpc_mock, 2).await;
+    assert_eq!(hello_records[0]["parent_span_id"], hello["span_id"]);
+    assert_eq!(hello_records[1]["parent_span_id"], no_name["span_id"]);
+    assert_eq!(hello_records[0]["request_id"], record["request_id"]);
 }

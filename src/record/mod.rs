@@ -5,6 +5,7 @@
 //! and one [`Record`] per request ([`HttpDetails`]) or RPC call
 //! ([`RpcDetails`]) on the logging topic.
 
+mod call;
 mod event;
 mod log_line;
 mod outcome;
@@ -13,6 +14,7 @@ mod scratch;
 mod timestamp;
 mod wire_format;
 
+pub use call::CallEntry;
 pub use event::Event;
 pub use log_line::LogLine;
 pub use outcome::Outcome;

@@ -53,6 +53,14 @@ pub struct Record<'a, D> {
     /// What is specific to HTTP requests or RPC calls.
     #[serde(flatten)]
     pub details: D,
+    /// The outgoing calls the request made ([`CallEntry`](super::CallEntry)
+    /// JSON), in order of start; absent when there are none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub calls: &'a [&'a RawValue],
+    /// How many outgoing calls are not in `calls`: past the record's
+    /// maximum size, calls are counted, not kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_calls: Option<usize>,
     /// Every emitted event envelope and log line, in call order. The last
     /// field: a scope writes its lines into it as they were kept.
     pub lines: &'a [Line],

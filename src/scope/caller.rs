@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::RedactedParams;
 use crate::trace::{TraceParent, tracestate};
 
 /// The longest request id taken from a caller, by default.
@@ -24,6 +25,11 @@ pub struct Caller {
     /// scope's, else the relayer's
     /// ([`Builder::request_id_header`](crate::Builder::request_id_header)).
     pub request_id_header: Option<Arc<str>>,
+    /// The query parameters masked in the URLs of the scope's outgoing
+    /// calls: the rules the request's own query string was recorded with
+    /// (the tower layer gives its own). `None` for the enclosing scope's,
+    /// else none.
+    pub redacted_params: Option<RedactedParams>,
 }
 
 impl Caller {
@@ -74,6 +80,7 @@ impl Caller {
                 .and_then(tracestate::parse),
             traceparent,
             request_id_header: None,
+            redacted_params: None,
         }
     }
 }

@@ -6,13 +6,11 @@ mod current;
 mod state;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Serialize;
 
 pub use caller::{Caller, DEFAULT_MAX_REQUEST_ID_BYTES};
 pub use current::Bound;
-use state::Lines;
 pub(crate) use state::ScopeState;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -59,7 +57,6 @@ const RECORD_HEAD_ROOM: usize = 1024;
 pub struct Scope {
     relayer: Relayer,
     date: Timestamp,
-    started: Instant,
     /// Whether the request id was made here (no caller or outer request
     /// gave one): [`WireFormat::Python1`] records then write `null`.
     generated_id: bool,
@@ -119,6 +116,10 @@ impl Scope {
                     .map(|outer| outer.request_id_header().clone())
             })
             .unwrap_or_else(|| shared.request_id_header.clone());
+        let redacted_params = caller
+            .redacted_params
+            .or_else(|| outer.as_ref().map(|outer| outer.redacted_params().clone()))
+            .unwrap_or_default();
         let trace = match (caller.traceparent, &outer) {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
             (None, Some(outer)) => outer.trace().child(),
@@ -139,12 +140,12 @@ impl Scope {
             request_id,
             request_id_header,
             trace,
+            redacted_params,
             shared.max_message_bytes,
         );
         Self {
             relayer: relayer.bound(Arc::new(state)),
             date: Timestamp::now(),
-            started: Instant::now(),
             generated_id,
             status: None,
             finished: false,
@@ -173,7 +174,7 @@ impl Scope {
 
     /// Milliseconds since the scope was opened.
     pub fn elapsed_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
+        self.state().started().elapsed().as_secs_f64() * 1000.0
     }
 
     /// Tells the [sampling policy](crate::Sampling) the response status of
@@ -209,7 +210,7 @@ impl Scope {
                 trace_id: self.trace().trace_id,
                 outcome,
                 status: self.status,
-                elapsed: self.started.elapsed(),
+                elapsed: self.state().started().elapsed(),
                 forced: lines.forced,
             };
             if !sampling.keeps(&ending) {
@@ -220,6 +221,8 @@ impl Scope {
             }
         }
         let fields = fields(&shared.fields, &lines.fields);
+        lines.calls.sort_by_key(|(order, _)| *order);
+        let calls: Vec<&RawValue> = lines.calls.iter().map(|(_, entry)| &**entry).collect();
         let python = shared.wire_format == WireFormat::Python1;
         let head = Head {
             source: &shared.source,
@@ -233,20 +236,21 @@ impl Scope {
             outcome,
             trace: self.state().trace(),
             fields: &fields,
+            calls: &calls,
+            dropped_calls: lines.dropped_calls,
         };
-        let json = |lines: &Lines| head.json(details, lines.json());
         let max = shared.max_message_bytes;
         let mut dropped = lines.not_kept;
         let all = lines.lines.len();
         if dropped > 0 {
             lines.lines.push(&marker(dropped));
         }
-        let mut result = json(&lines.lines);
+        let mut result = head.json(details, lines.lines.json());
         if let Ok(full) = &result
             && full.len() > max
         {
-            // Only the lines can shrink: keep the first ones that fit, and
-            // say how many were dropped.
+            // The lines shrink first: keep the first ones that fit, and say
+            // how many were dropped.
             lines.lines.truncate(all);
             let head_bytes = full.len() - lines.lines.bytes();
             let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
@@ -254,7 +258,24 @@ impl Scope {
             dropped += all - kept;
             lines.lines.truncate(kept);
             lines.lines.push(&marker(dropped));
-            result = json(&lines.lines);
+            result = head.json(details, lines.lines.json());
+        }
+        let mut head = head;
+        if let Ok(full) = &result
+            && full.len() > max
+            && !calls.is_empty()
+        {
+            // Then the calls: the first ones that fit stay, the others are
+            // counted.
+            let over = full.len() - max + MARKER_ROOM;
+            let (mut kept, mut freed) = (calls.len(), 0);
+            while kept > 0 && freed < over {
+                kept -= 1;
+                freed += calls[kept].get().len() + 1;
+            }
+            head.dropped_calls += calls.len() - kept;
+            head.calls = &calls[..kept];
+            result = head.json(details, lines.lines.json());
         }
         if let Ok(full) = &result
             && full.len() > max
@@ -268,6 +289,8 @@ impl Scope {
             let all_lines = lines.lines.len() - 1 + dropped;
             let bare = Head {
                 fields: &[],
+                calls: &[],
+                dropped_calls: 0,
                 ..head
             };
             result = bare.json(&too_large, &marker(all_lines));
@@ -293,6 +316,9 @@ struct Head<'a> {
     outcome: Outcome,
     trace: &'a TraceContext,
     fields: &'a [(&'a str, &'a RawValue)],
+    calls: &'a [&'a RawValue],
+    /// Calls not in `calls`, past the record's bound.
+    dropped_calls: usize,
 }
 
 impl Head<'_> {
@@ -311,6 +337,8 @@ impl Head<'_> {
             parent_span_id: self.trace.parent_span_id,
             fields: self.fields,
             details,
+            calls: self.calls,
+            dropped_calls: (self.dropped_calls > 0).then_some(self.dropped_calls),
             lines: &[],
         };
         serde_json::to_writer(&mut json, &record)?;

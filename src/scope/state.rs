@@ -1,6 +1,9 @@
 use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
+use crate::RedactedParams;
 use crate::record::Line;
 use crate::trace::TraceContext;
 
@@ -17,7 +20,12 @@ pub(crate) struct ScopeState {
     /// `trace` as the `traceparent` that goes on, written once: every event
     /// of the scope carries it.
     traceparent: OnceLock<String>,
-    /// What lines and fields may add up to: more could never fit into the
+    started: Instant,
+    /// Masked in the URLs of the scope's outgoing calls.
+    redacted_params: RedactedParams,
+    /// How many outgoing calls started: their order in the record.
+    calls_started: AtomicU64,
+    /// What lines, fields and calls may add up to: more could never fit into the
     /// record, so keeping them would only grow the request's memory.
     max_bytes: usize,
     kept: Mutex<Buffer>,
@@ -29,6 +37,12 @@ pub(crate) struct Kept {
     pub(crate) lines: Lines,
     /// Lines and fields not kept because the record's bound was reached.
     pub(crate) not_kept: usize,
+    /// The outgoing calls' entries, each with its order of start.
+    pub(crate) calls: Vec<(u64, Line)>,
+    /// What `calls` adds to the record: each entry and a separator.
+    pub(crate) call_bytes: usize,
+    /// Calls not kept because the record's bound was reached.
+    pub(crate) dropped_calls: usize,
     /// The record's fields, by name, each serialized once; the last write
     /// of a name wins.
     pub(crate) fields: Vec<(String, Line)>,
@@ -36,6 +50,13 @@ pub(crate) struct Kept {
     pub(crate) field_bytes: usize,
     /// The handler asked for the record to be kept, whatever the sampling.
     pub(crate) forced: bool,
+}
+
+impl Kept {
+    /// What the lines, fields and calls kept add to the record.
+    fn used(&self) -> usize {
+        self.lines.bytes() + self.field_bytes + self.call_bytes
+    }
 }
 
 /// While the scope is open, and after its record was written.
@@ -50,6 +71,7 @@ impl ScopeState {
         request_id: String,
         request_id_header: Arc<str>,
         trace: TraceContext,
+        redacted_params: RedactedParams,
         max_bytes: usize,
     ) -> Self {
         Self {
@@ -57,6 +79,9 @@ impl ScopeState {
             request_id_header,
             trace,
             traceparent: OnceLock::new(),
+            started: Instant::now(),
+            redacted_params,
+            calls_started: AtomicU64::new(0),
             max_bytes,
             kept: Mutex::new(Buffer::Open(Kept::default())),
         }
@@ -74,6 +99,20 @@ impl ScopeState {
         &self.trace
     }
 
+    /// When the scope was opened.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub(crate) fn redacted_params(&self) -> &RedactedParams {
+        &self.redacted_params
+    }
+
+    /// The order of start of a new outgoing call.
+    pub(crate) fn next_call(&self) -> u64 {
+        self.calls_started.fetch_add(1, Relaxed)
+    }
+
     /// The `traceparent` to send on: this scope's trace, its span the parent.
     pub(crate) fn traceparent(&self) -> &str {
         self.traceparent
@@ -87,11 +126,27 @@ impl ScopeState {
         let Buffer::Open(kept) = &mut *buffer else {
             return self.too_late(&String::from_utf8_lossy(line));
         };
-        if kept.lines.bytes() + kept.field_bytes + line.len() + 1 > self.max_bytes {
+        if kept.used() + line.len() + 1 > self.max_bytes {
             kept.not_kept += 1;
             return;
         }
         kept.lines.push(line);
+    }
+
+    /// Keeps the entry of the outgoing call started `order`th, unless the
+    /// record was already written or is full: then it is counted.
+    pub(crate) fn keep_call(&self, order: u64, entry: Line) {
+        let mut buffer = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let Buffer::Open(kept) = &mut *buffer else {
+            return self.too_late(entry.get());
+        };
+        let size = entry.get().len() + 1;
+        if kept.used() + size > self.max_bytes {
+            kept.dropped_calls += 1;
+            return;
+        }
+        kept.call_bytes += size;
+        kept.calls.push((order, entry));
     }
 
     /// Sets the field `name`; a field wins over lines for the record's room.
