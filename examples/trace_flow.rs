@@ -4,8 +4,8 @@
 //! Service A handles an HTTP request, calls service B over HTTP and emits an
 //! event; consumer C handles the event. The three records are read back
 //! from the logging topic and printed as one tree, by `trace_id` and span
-//! ids. B's parent is A's call to it, a span of its own that no record
-//! holds: B is shown under the start of the trace, with that span.
+//! ids. B's parent is A's call to it, a span of its own: an entry of A's
+//! `calls`, under which B is shown.
 
 #[path = "trace_flow/flow.rs"]
 mod flow;
@@ -24,21 +24,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let roots = records.iter().filter(|r| r.get("parent_span_id").is_none());
     for root in roots {
         print_tree(root, &records, 0);
-        // Records whose parent is no record's span: served for an outgoing
-        // call of the trace.
-        let called = records.iter().filter(|record| {
-            let parent = &record["parent_span_id"];
-            parent.is_string() && !records.iter().any(|r| &r["span_id"] == parent)
-        });
-        for record in called {
-            println!("   └─ call {}", record["parent_span_id"]);
-            print_tree(record, &records, 2);
-        }
     }
     Ok(())
 }
 
-/// `record`, then the records whose parent span is its span, indented.
+/// `record`, then its outgoing calls with the records that served them,
+/// then the records whose parent span is its span, indented.
 fn print_tree(record: &Value, records: &[Value], depth: usize) {
     let what = match (&record["method"], &record["topic"]) {
         (Value::String(method), _) => format!("{method} {}", record["path"].as_str().unwrap_or("")),
@@ -54,6 +45,24 @@ fn print_tree(record: &Value, records: &[Value], depth: usize) {
         record["fields"],
         indent = depth * 3,
     );
+    for call in record["calls"].as_array().into_iter().flatten() {
+        println!(
+            "{:indent$}└─ call span {}: {} {} → {}, {:.1} ms",
+            "",
+            call["span_id"],
+            call["method"].as_str().unwrap_or(""),
+            call["url"].as_str().unwrap_or(""),
+            call["status"],
+            call["duration_ms"].as_f64().unwrap_or(0.0),
+            indent = (depth + 1) * 3,
+        );
+        for served in records
+            .iter()
+            .filter(|r| r["parent_span_id"] == call["span_id"])
+        {
+            print_tree(served, records, depth + 2);
+        }
+    }
     for child in records
         .iter()
         .filter(|r| r["parent_span_id"] == record["span_id"])

@@ -1,7 +1,7 @@
 //! One request across three services (`examples/trace_flow`): HTTP service
 //! A calls HTTP service B and emits an event that consumer C handles. The
 //! three records share the request id and the trace id; C is a child of A,
-//! B a child of A's call to it. On the embedded broker, and on a real broker
+//! B a child of A's call to it, an entry of A's `calls`. On the embedded broker, and on a real broker
 //! when `RELAYER_TEST_BROKERS` is set.
 
 #[path = "../examples/trace_flow/flow.rs"]
@@ -33,12 +33,13 @@ fn assert_one_story(records: &[Value]) {
         assert_eq!(record["trace_id"], a["trace_id"]);
     }
     assert_eq!(c["parent_span_id"], a["span_id"], "C is a child of A: {c}");
-    // B's parent is A's call to B: a span of its own, child of A's.
-    let call = &b["parent_span_id"];
-    assert!(call.is_string(), "{b}");
-    for span in [&a["span_id"], &b["span_id"], &c["span_id"]] {
-        assert_ne!(call, span, "B's parent is the call, no record's span");
-    }
+    // B's parent is A's call to B: a span of its own, an entry of A's
+    // `calls`.
+    let call = &a["calls"][0];
+    assert_eq!(b["parent_span_id"], call["span_id"], "{a}");
+    assert_eq!(call["status"], 200);
+    assert!(call["url"].as_str().unwrap().ends_with("/price"), "{call}");
+    assert_ne!(call["span_id"], a["span_id"]);
     assert!(a.get("parent_span_id").is_none(), "A started the trace");
     assert_eq!(a["path"], "/order");
     assert_eq!(b["path"], "/price");
