@@ -107,6 +107,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod capture;
 mod config;
 mod extract;
 mod future;
