@@ -6,7 +6,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use relayer::record::Outcome;
@@ -146,7 +145,7 @@ impl<B: Body> Body for ResponseBody<B> {
         match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    recorder.on_data(data.remaining());
+                    recorder.on_data(data);
                 }
                 if let Some(trailers) = frame.trailers_ref() {
                     recorder.on_trailers(trailers);

@@ -198,6 +198,72 @@ impl RelayerLayer {
         self
     }
 
+    /// Copies the first `max_bytes` of the request and response bodies into
+    /// the record's `request_body` and `response_body` (off by default), as
+    /// text, ending with [`CUT`](crate::CUT) when the body was longer.
+    ///
+    /// Only JSON (`application/json`, `application/*+json`) and text
+    /// (`text/*`) bodies are captured, and not when a `Content-Encoding`
+    /// makes them compressed; other bodies are recorded by their size only
+    /// (`request_bytes`, `content_length`). In JSON, the values of secret
+    /// keys are [`REDACTED`](crate::REDACTED) at any depth, also in a cut
+    /// document: `password`, `token`, `secret`, `authorization` and
+    /// `api_key`, and those added with
+    /// [`redact_body_key`](Self::redact_body_key). Text bodies are kept as
+    /// they are.
+    ///
+    /// Bytes are copied as the frames pass, so bodies are neither buffered
+    /// nor delayed; a request body is captured as far as the service read
+    /// it, and a body of which no byte passed has no field.
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = relayer_test::MockProducer::new();
+    /// let relayer = relayer::Relayer::builder("logging").producer(mock.clone()).build()?;
+    /// let app = axum::Router::new()
+    ///     .route("/login", axum::routing::post(|body: String| async move { body.len().to_string() }))
+    ///     .layer(relayer_axum::RelayerLayer::new(relayer).capture_bodies(4 * 1024));
+    ///
+    /// let request = http::Request::post("/login")
+    ///     .header("content-type", "application/json")
+    ///     .body(axum::body::Body::from(r#"{"user":"ann","password":"hunter2"}"#))?;
+    /// let response = app.oneshot(request).await?;
+    /// axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    ///
+    /// let record = &mock.json("logging")[0];
+    /// assert_eq!(record["request_body"], r#"{"user":"ann","password":"[redacted]"}"#);
+    /// assert_eq!(record["response_body"], "35");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn capture_bodies(mut self, max_bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).body_capture.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// Redacts the value of the JSON key `name` (compared ignoring case) in
+    /// captured bodies, besides the default keys; see
+    /// [`capture_bodies`](Self::capture_bodies).
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .capture_bodies(4 * 1024)
+    ///     .redact_body_key("ssn")
+    ///     .redact_body_key("credit_card");
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn redact_body_key(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config)
+            .body_capture
+            .redact_key(name.into());
+        self
+    }
+
     /// Reads and writes the request id in the header `name` instead of the
     /// relayer's ([`Builder::request_id_header`](relayer::Builder::request_id_header),
     /// `x-request-id` by default), e.g. `x-correlation-id`; its requests

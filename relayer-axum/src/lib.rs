@@ -74,6 +74,7 @@
 //! | `status` | the response status; 500 after a panic; 499 when the client went away before the response |
 //! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
 //! | `request_bytes` | the bytes of the request body the service read |
+//! | `request_body`, `response_body` | only with [`RelayerLayer::capture_bodies`]: the first bytes of a JSON or text body (not compressed) as a string, secret JSON keys [`REDACTED`], ending with [`CUT`] when the body was longer; absent for other bodies and when no byte passed |
 //! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
 //! | `headers` | only when configured: the recorded request headers |
 //! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
@@ -93,7 +94,10 @@
 //! `Set-Cookie` never reach a record: they are [`REDACTED`] even when
 //! recorded on purpose, and neither do values marked sensitive
 //! (`HeaderValue::set_sensitive`). [`RelayerLayer::redact_header`] and
-//! [`RelayerLayer::redact_query_param`] mask more.
+//! [`RelayerLayer::redact_query_param`] mask more. Captured JSON bodies
+//! have the values of `password`, `token`, `secret`, `authorization`,
+//! `api_key` and the keys added with [`RelayerLayer::redact_body_key`]
+//! redacted.
 //!
 //! # Exactly one record
 //!
@@ -107,6 +111,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod capture;
 mod config;
 mod extract;
 mod future;

@@ -5,8 +5,8 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use bytes::Buf;
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Method, Response, StatusCode};
 use percent_encoding::percent_decode_str;
@@ -14,9 +14,11 @@ use relayer::WireFormat;
 use relayer::record::{HttpDetails, Outcome};
 use relayer::{Relayer, Scope};
 
+use crate::capture::Capture;
 use crate::config::Config;
 use crate::extract::{RequestInfo, text};
 use crate::grpc::GrpcStatus;
+use crate::request_body::Received;
 
 /// The status recorded when the client went away before the response was
 /// ready: nginx's "client closed request".
@@ -35,8 +37,11 @@ pub(crate) struct Recorder {
     status: u16,
     content_length: Option<u64>,
     bytes_sent: u64,
-    /// Request body bytes read, counted by its [`RequestBody`](crate::RequestBody).
-    bytes_received: Arc<AtomicU64>,
+    /// What was read of the request body, counted (and captured) by its
+    /// [`RequestBody`](crate::RequestBody).
+    received: Arc<Received>,
+    /// The first bytes of the response body, when it is captured.
+    response_capture: Option<Capture>,
     /// The outcome written when the body ends: `ok`, or `panicked` for the
     /// response the layer made for a panic.
     outcome: Outcome,
@@ -52,7 +57,7 @@ impl Recorder {
         scope: Scope,
         request: RequestInfo,
         config: Arc<Config>,
-        bytes_received: Arc<AtomicU64>,
+        received: Arc<Received>,
     ) -> Self {
         let body_expected = request.method != Method::HEAD;
         Self {
@@ -62,15 +67,17 @@ impl Recorder {
             status: CLIENT_CLOSED_REQUEST,
             content_length: None,
             bytes_sent: 0,
-            bytes_received,
+            received,
+            response_capture: None,
             outcome: Outcome::Ok,
             body_expected,
             grpc: None,
         }
     }
 
-    /// Takes the status and `Content-Length` of the response, and sets its
-    /// `X-Request-ID` unless the service did.
+    /// Takes the status and `Content-Length` of the response, decides
+    /// whether its body is captured, and sets its `X-Request-ID` unless the
+    /// service did.
     pub(crate) fn on_response<B>(&mut self, response: &mut Response<B>) {
         let status = response.status();
         self.status = status.as_u16();
@@ -88,6 +95,7 @@ impl Recorder {
                 .and_then(|value| value.to_str().ok()?.parse().ok())
         };
         self.grpc = GrpcStatus::from_headers(headers);
+        self.response_capture = self.config.body_capture.start(headers);
         let id_header = &self.config.request_id_header.name;
         if let Some(scope) = &self.scope
             && !headers.contains_key(id_header)
@@ -140,9 +148,12 @@ impl Recorder {
         }
     }
 
-    /// Counts `bytes` of body handed to the server.
-    pub(crate) fn on_data(&mut self, bytes: usize) {
-        self.bytes_sent += bytes as u64;
+    /// Counts (and captures) body `data` handed to the server.
+    pub(crate) fn on_data(&mut self, data: &impl Buf) {
+        self.bytes_sent += data.remaining() as u64;
+        if let Some(capture) = &mut self.response_capture {
+            capture.copy(data);
+        }
     }
 
     /// The request's relayer, until the record is written.
@@ -199,6 +210,12 @@ impl Recorder {
             .as_ref()
             .and_then(|grpc| grpc.message.as_deref())
             .map(|message| bounds.cut(message.into()));
+        let redacted_keys = &self.config.body_capture.redacted_keys;
+        let request_body = self.received.text(redacted_keys);
+        let response_body = self
+            .response_capture
+            .as_ref()
+            .and_then(|capture| capture.text(redacted_keys));
         let headers: BTreeMap<&str, &str> = request
             .headers
             .iter()
@@ -215,12 +232,14 @@ impl Recorder {
                 x_forwarded_for: x_forwarded_for.as_deref(),
                 status: self.status,
                 content_length: self.content_length.unwrap_or(self.bytes_sent),
-                request_bytes: self.bytes_received.load(Relaxed),
+                request_bytes: self.received.bytes(),
                 request_time,
                 headers,
                 route: request.route.as_ref().map(|route| route.as_str()),
                 grpc_status: self.grpc.as_ref().map(|grpc| grpc.code),
                 grpc_message: grpc_message.as_deref(),
+                request_body: request_body.as_deref(),
+                response_body: response_body.as_deref(),
             },
         );
     }

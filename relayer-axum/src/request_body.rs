@@ -1,14 +1,17 @@
-//! The request body: passes frames through and counts the bytes received,
-//! for the record's `request_bytes`.
+//! The request body: passes frames through, counts the bytes received for
+//! the record's `request_bytes`, and copies the first ones for its
+//! `request_body` when capture is on.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+use crate::capture::Capture;
 
 pin_project! {
     /// The request body the service behind
@@ -43,12 +46,56 @@ pin_project! {
         #[pin]
         inner: B,
         // Shared with the request's recorder; `None` for skipped paths.
-        received: Option<Arc<AtomicU64>>,
+        received: Option<Arc<Received>>,
+    }
+}
+
+/// What the service read of the request body, shared by its
+/// [`RequestBody`] and the request's recorder, which may write the record
+/// while the body is still read elsewhere.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    bytes: AtomicU64,
+    /// The first bytes, when the body is captured.
+    capture: Option<Mutex<Capture>>,
+}
+
+impl Received {
+    pub(crate) fn new(capture: Option<Capture>) -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            capture: capture.map(Mutex::new),
+        }
+    }
+
+    fn on_data(&self, data: &impl Buf) {
+        self.bytes.fetch_add(data.remaining() as u64, Relaxed);
+        if let Some(capture) = &self.capture {
+            // A copy cannot panic midway: a poisoned capture is still whole.
+            capture
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .copy(data);
+        }
+    }
+
+    /// The data bytes read so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
+
+    /// The captured bytes as text; see [`Capture::text`].
+    pub(crate) fn text(&self, redacted_keys: &[String]) -> Option<String> {
+        self.capture
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .text(redacted_keys)
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn counted(inner: B, received: Arc<AtomicU64>) -> Self {
+    pub(crate) fn counted(inner: B, received: Arc<Received>) -> Self {
         Self {
             inner,
             received: Some(received),
@@ -81,7 +128,7 @@ impl<B: Body> Body for RequestBody<B> {
         if let (Some(received), Some(Ok(frame))) = (this.received, &frame)
             && let Some(data) = frame.data_ref()
         {
-            received.fetch_add(data.remaining() as u64, Relaxed);
+            received.on_data(data);
         }
         Poll::Ready(frame)
     }

@@ -2,7 +2,6 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
@@ -17,7 +16,7 @@ use crate::config::Config;
 use crate::extract::{RequestInfo, caller, original_uri};
 use crate::future::ResponseFuture;
 use crate::recorder::Recorder;
-use crate::request_body::RequestBody;
+use crate::request_body::{Received, RequestBody};
 
 /// Middleware that opens a [`Scope`] for each request and writes the
 /// request's record when its response body ends; made by [`RelayerLayer`](crate::RelayerLayer).
@@ -32,7 +31,8 @@ use crate::request_body::RequestBody;
 ///    `Relayer` extractor reads it) and makes it [`Relayer::current`] while
 ///    the inner service runs and while the response body is polled;
 ///    the inner service gets the request's body as a
-///    [`RequestBody`](crate::RequestBody), which counts the bytes read;
+///    [`RequestBody`](crate::RequestBody), which counts the bytes read
+///    (and copies the first ones when [capture](crate::RelayerLayer::capture_bodies) is on);
 /// 3. catches a panic of the inner service and answers
 ///    `500 Internal Server Error`;
 /// 4. sets `X-Request-ID` on the response, and writes the record when the
@@ -153,7 +153,9 @@ where
             request.headers_mut().insert(name, id);
         }
         let relayer = scope.relayer().clone();
-        let received = Arc::new(AtomicU64::new(0));
+        let received = Arc::new(Received::new(
+            self.config.body_capture.start(request.headers()),
+        ));
         let mut recorder = Recorder::new(
             scope,
             RequestInfo::new(&request, &self.config),

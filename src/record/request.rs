@@ -102,6 +102,14 @@ pub struct HttpDetails<'a> {
     /// The gRPC status message, percent-decoded, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_message: Option<&'a str>,
+    /// The first bytes of the request body as text, secrets redacted, when
+    /// body capture is on and the body is JSON or text; always a string, so
+    /// the field has one type in a log pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<&'a str>,
+    /// The first bytes of the response body, as for `request_body`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<&'a str>,
 }
 
 /// The fields of an RPC call record.

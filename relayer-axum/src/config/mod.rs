@@ -1,6 +1,7 @@
 //! What the layer records and skips, shared by every clone of the layer and
 //! its services.
 
+mod body_capture;
 mod bounds;
 mod redaction;
 
@@ -9,6 +10,9 @@ use std::sync::Arc;
 use http::HeaderName;
 use relayer::Relayer;
 
+pub(crate) use body_capture::BodyCapture;
+#[cfg(test)]
+pub(crate) use body_capture::DEFAULT_REDACTED_BODY_KEYS;
 pub(crate) use bounds::Bounds;
 pub use bounds::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES};
 pub use redaction::REDACTED;
@@ -30,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) bounds: Bounds,
     /// Where the request id is read from and written to.
     pub(crate) request_id_header: RequestIdHeader,
+    /// Which bodies are copied into the record, and what is redacted there.
+    pub(crate) body_capture: BodyCapture,
 }
 
 /// The request id header's name, `x-request-id` unless configured, also as
