@@ -81,6 +81,8 @@
 //! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
 //! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
 //! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span (for a caller using [`PropagateLayer`], the span of its call) |
+//! | `calls` | the outgoing calls made through [`PropagateLayer`] or [`Relayer::outgoing_call`](relayer::Relayer::outgoing_call), in order of start ([`CallEntry`](relayer::record::CallEntry)); absent when none |
+//! | `dropped_calls` | calls not in `calls` because the record reached its maximum size; absent when none |
 //! | `lines` | every event emitted and line logged in the request, in call order |
 //!
 //! Header values, the path and the query string are cut at
@@ -94,7 +96,8 @@
 //! `Set-Cookie` never reach a record: they are [`REDACTED`] even when
 //! recorded on purpose, and neither do values marked sensitive
 //! (`HeaderValue::set_sensitive`). [`RelayerLayer::redact_header`] and
-//! [`RelayerLayer::redact_query_param`] mask more. Captured JSON bodies
+//! [`RelayerLayer::redact_query_param`] mask more; the same query
+//! parameters are masked in the URLs of the request's `calls`. Captured JSON bodies
 //! have the values of `password`, `token`, `secret`, `authorization`,
 //! `api_key` and the keys added with [`RelayerLayer::redact_body_key`]
 //! redacted.
