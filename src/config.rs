@@ -327,7 +327,7 @@ impl Builder {
             })
             .collect::<Result<_>>()?;
         let topics = TopicNames::new(self.topic_prefix.clone(), self.topic_suffix.clone());
-        let logging_topic = topics.full(&self.logging_topic)?;
+        let logging_topic = topics.full(&self.logging_topic)?.into_string();
         if self.spool.is_some() && self.producer.is_some() {
             return Err(Error::Config(
                 "a spool is for the Kafka producer that relayer builds: \
@@ -358,6 +358,7 @@ impl Builder {
             max_message_bytes: self.max_message_bytes,
             producer,
             record_warnings: Default::default(),
+            lines_hint: Default::default(),
             fields,
             sampling: self.sampling,
             kafka_headers: self.kafka_headers,

@@ -15,7 +15,7 @@ use crate::producer::{Message, Producer, Stats};
 use crate::rate_limit::RateLimited;
 use crate::record::{Event, Line, LogLine, Timestamp, WireFormat, with_json};
 use crate::sampling::Sampling;
-use crate::scope::ScopeState;
+use crate::scope::{LinesHint, ScopeState};
 use crate::topic::TopicNames;
 use crate::trace;
 use crate::{Error, Result};
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) producer: Arc<dyn Producer>,
     /// "Request record not sent", once per period during an outage.
     pub(crate) record_warnings: RateLimited,
+    /// How much room recent records' lines took: what a scope reserves.
+    pub(crate) lines_hint: LinesHint,
     /// Fields set on the builder, on every record.
     pub(crate) fields: Vec<(String, Line)>,
     /// Which records are written; all when `None`.
@@ -372,7 +374,7 @@ impl Relayer {
             request_id: scope.as_deref().map(|scope| scope.request_id()),
         };
         with_json(&event, |line| {
-            self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line)?;
+            self.send_in_scope(scope.as_deref().map(Arc::as_ref), topic.as_str(), key, line)?;
             if let Some(scope) = &scope {
                 scope.keep(line);
             }
@@ -389,7 +391,7 @@ impl Relayer {
         let topic = self.shared.topics.full(topic)?;
         let scope = self.scope();
         with_json(message, |line| {
-            self.send_in_scope(scope.as_deref().map(Arc::as_ref), &topic, key, line)?;
+            self.send_in_scope(scope.as_deref().map(Arc::as_ref), topic.as_str(), key, line)?;
             if let Some(scope) = &scope {
                 scope.keep(line);
             }

@@ -17,14 +17,42 @@ impl TopicNames {
         Self { prefix, suffix }
     }
 
-    /// `{prefix}{name}{suffix}`, checked against Kafka's rules.
-    pub(crate) fn full(&self, name: &str) -> Result<String, Error> {
-        let mut topic = String::with_capacity(self.prefix.len() + name.len() + self.suffix.len());
-        topic.push_str(&self.prefix);
-        topic.push_str(name);
-        topic.push_str(&self.suffix);
-        validate(&topic)?;
+    /// `{prefix}{name}{suffix}`, checked against Kafka's rules. Built on
+    /// the stack: a legal name is short, and an event costs no allocation
+    /// for it.
+    pub(crate) fn full(&self, name: &str) -> Result<FullTopic, Error> {
+        let parts = [self.prefix.as_str(), name, self.suffix.as_str()];
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len > MAX_TOPIC_LEN {
+            validate(&parts.concat())?;
+        }
+        let mut topic = FullTopic {
+            len: 0,
+            bytes: [0; MAX_TOPIC_LEN],
+        };
+        for part in parts {
+            topic.bytes[topic.len..topic.len + part.len()].copy_from_slice(part.as_bytes());
+            topic.len += part.len();
+        }
+        validate(topic.as_str())?;
         Ok(topic)
+    }
+}
+
+/// A full topic name, at most [`MAX_TOPIC_LEN`] bytes, held inline.
+pub(crate) struct FullTopic {
+    len: usize,
+    bytes: [u8; MAX_TOPIC_LEN],
+}
+
+impl FullTopic {
+    pub(crate) fn as_str(&self) -> &str {
+        // The parts are `str`s, copied whole: the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).expect("whole strings, copied")
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.as_str().to_owned()
     }
 }
 
@@ -61,7 +89,13 @@ mod tests {
     #[test]
     fn prefix_and_suffix_wrap_the_name() {
         let names = TopicNames::new("prod_".into(), "_v2".into());
-        assert_eq!(names.full("orders").unwrap(), "prod_orders_v2");
+        assert_eq!(names.full("orders").unwrap().as_str(), "prod_orders_v2");
+        let long = "a".repeat(242);
+        assert!(
+            names.full(&long).is_err(),
+            "over 249 bytes with prefix and suffix"
+        );
+        assert!(names.full("bad name").is_err());
     }
 
     #[test]

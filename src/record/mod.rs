@@ -19,7 +19,7 @@ pub use event::Event;
 pub use log_line::LogLine;
 pub use outcome::Outcome;
 pub use request::{HttpDetails, Record, RpcDetails};
-pub(crate) use scratch::with_json;
+pub(crate) use scratch::{with_buffer, with_json};
 pub use timestamp::Timestamp;
 pub use wire_format::{RecordDate, WireFormat};
 

@@ -21,15 +21,23 @@ where
     T: Serialize + ?Sized,
     E: From<serde_json::Error>,
 {
-    SCRATCH.with(|scratch| {
-        let Ok(mut json) = scratch.try_borrow_mut() else {
-            return then(&serde_json::to_vec(value)?);
-        };
-        json.clear();
+    with_buffer(|json| {
         serde_json::to_writer(&mut *json, value)?;
-        let result = then(&json);
-        if json.capacity() > KEEP_CAPACITY {
-            *json = Vec::new();
+        then(json)
+    })
+}
+
+/// Hands this thread's reused buffer, empty, to `then`; a buffer of its own
+/// when the thread's is in use (a serialization that logs).
+pub(crate) fn with_buffer<R>(then: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        let Ok(mut buffer) = scratch.try_borrow_mut() else {
+            return then(&mut Vec::new());
+        };
+        buffer.clear();
+        let result = then(&mut buffer);
+        if buffer.capacity() > KEEP_CAPACITY {
+            *buffer = Vec::new();
         }
         result
     })

@@ -25,6 +25,7 @@ pub(super) fn relayer() -> &'static Relayer {
             #[cfg(feature = "metrics")]
             sampled_out_total: crate::producer::sampled_out_counter("relayer"),
             record_warnings: Default::default(),
+            lines_hint: Default::default(),
             fields: Vec::new(),
             sampling: None,
             sampled_out: Default::default(),

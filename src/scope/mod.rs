@@ -11,14 +11,16 @@ use serde::Serialize;
 
 pub use caller::{Caller, DEFAULT_MAX_REQUEST_ID_BYTES};
 pub use current::Bound;
-pub(crate) use state::ScopeState;
+pub(crate) use state::{LinesHint, ScopeState};
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::value::RawValue;
 
 use crate::Relayer;
-use crate::record::{Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat};
+use crate::record::{
+    Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat, with_buffer,
+};
 use crate::sampling::Ending;
 use crate::trace::{self, TraceContext};
 
@@ -142,6 +144,7 @@ impl Scope {
             trace,
             redacted_params,
             shared.max_message_bytes,
+            &shared.lines_hint,
         );
         Self {
             relayer: relayer.bound(Arc::new(state)),
@@ -239,65 +242,62 @@ impl Scope {
             calls: &calls,
             dropped_calls: lines.dropped_calls,
         };
+        shared.lines_hint.learn(&lines.lines);
         let max = shared.max_message_bytes;
         let mut dropped = lines.not_kept;
         let all = lines.lines.len();
         if dropped > 0 {
             lines.lines.push(&marker(dropped));
         }
-        let mut result = head.json(details, lines.lines.json());
-        if let Ok(full) = &result
-            && full.len() > max
-        {
-            // The lines shrink first: keep the first ones that fit, and say
-            // how many were dropped.
-            lines.lines.truncate(all);
-            let head_bytes = full.len() - lines.lines.bytes();
-            let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
-            let kept = lines.lines.within(budget);
-            dropped += all - kept;
-            lines.lines.truncate(kept);
-            lines.lines.push(&marker(dropped));
-            result = head.json(details, lines.lines.json());
-        }
-        let mut head = head;
-        if let Ok(full) = &result
-            && full.len() > max
-            && !calls.is_empty()
-        {
-            // Then the calls: the first ones that fit stay, the others are
-            // counted.
-            let over = full.len() - max + MARKER_ROOM;
-            let (mut kept, mut freed) = (calls.len(), 0);
-            while kept > 0 && freed < over {
-                kept -= 1;
-                freed += calls[kept].get().len() + 1;
+        // The record is written into this thread's reused buffer: librdkafka
+        // copies it, so it needs no allocation of its own.
+        let result = with_buffer(|json| -> crate::Result<()> {
+            json.reserve(lines.lines.bytes() + RECORD_HEAD_ROOM);
+            head.json(details, lines.lines.json(), json)?;
+            if json.len() > max {
+                // The lines shrink first: keep the first ones that fit, and
+                // say how many were dropped.
+                lines.lines.truncate(all);
+                let head_bytes = json.len() - lines.lines.bytes();
+                let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
+                let kept = lines.lines.within(budget);
+                dropped += all - kept;
+                lines.lines.truncate(kept);
+                lines.lines.push(&marker(dropped));
+                head.json(details, lines.lines.json(), json)?;
             }
-            head.dropped_calls += calls.len() - kept;
-            head.calls = &calls[..kept];
-            result = head.json(details, lines.lines.json());
-        }
-        if let Ok(full) = &result
-            && full.len() > max
-        {
-            // Its own fields are too large: a record that says so still
-            // tells that the request happened, how it ended, and its id.
-            let too_large = TooLarge {
-                record_too_large: full.len(),
-            };
-            // The lines shrank above, so the last one is the marker.
-            let all_lines = lines.lines.len() - 1 + dropped;
-            let bare = Head {
-                fields: &[],
-                calls: &[],
-                dropped_calls: 0,
-                ..head
-            };
-            result = bare.json(&too_large, &marker(all_lines));
-        }
-        let result = result
-            .map_err(crate::Error::from)
-            .and_then(|json| self.relayer.send(&shared.logging_topic, None, &[], &json));
+            let mut head = head;
+            if json.len() > max && !calls.is_empty() {
+                // Then the calls: the first ones that fit stay, the others
+                // are counted.
+                let over = json.len() - max + MARKER_ROOM;
+                let (mut kept, mut freed) = (calls.len(), 0);
+                while kept > 0 && freed < over {
+                    kept -= 1;
+                    freed += calls[kept].get().len() + 1;
+                }
+                head.dropped_calls += calls.len() - kept;
+                head.calls = &calls[..kept];
+                head.json(details, lines.lines.json(), json)?;
+            }
+            if json.len() > max {
+                // Its own fields are too large: a record that says so still
+                // tells that the request happened, how it ended, and its id.
+                let too_large = TooLarge {
+                    record_too_large: json.len(),
+                };
+                // The lines shrank above, so the last one is the marker.
+                let all_lines = lines.lines.len() - 1 + dropped;
+                let bare = Head {
+                    fields: &[],
+                    calls: &[],
+                    dropped_calls: 0,
+                    ..head
+                };
+                bare.json(&too_large, &marker(all_lines), json)?;
+            }
+            self.relayer.send(&shared.logging_topic, None, &[], json)
+        });
         if let Err(error) = result {
             shared.record_warnings.warn(|suppressed| {
                 tracing::warn!(target: "relayer", request_id = self.request_id(), %error, suppressed, "request record not sent")
@@ -322,10 +322,15 @@ struct Head<'a> {
 }
 
 impl Head<'_> {
-    /// The record's JSON, in a buffer allocated once; `lines` is the inside
-    /// of its `lines` array.
-    fn json<D: Serialize>(&self, details: &D, lines: &[u8]) -> serde_json::Result<Vec<u8>> {
-        let mut json = Vec::with_capacity(lines.len() + RECORD_HEAD_ROOM);
+    /// Writes the record's JSON into `json`, emptied first; `lines` is the
+    /// inside of its `lines` array.
+    fn json<D: Serialize>(
+        &self,
+        details: &D,
+        lines: &[u8],
+        json: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        json.clear();
         let record = Record {
             source: self.source,
             logging_topic: self.logging_topic,
@@ -341,7 +346,7 @@ impl Head<'_> {
             dropped_calls: (self.dropped_calls > 0).then_some(self.dropped_calls),
             lines: &[],
         };
-        serde_json::to_writer(&mut json, &record)?;
+        serde_json::to_writer(&mut *json, &record)?;
         // `lines` is the record's last field: the lines go into its `[]`,
         // copied once, not serialized again.
         assert!(
@@ -351,7 +356,7 @@ impl Head<'_> {
         json.truncate(json.len() - 2);
         json.extend_from_slice(lines);
         json.extend_from_slice(b"]}");
-        Ok(json)
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 use std::mem;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::RedactedParams;
 use crate::record::Line;
+use crate::trace::TRACEPARENT_LEN;
 use crate::trace::TraceContext;
 
 /// The shared, mutable part of a scope: its request id, and what it keeps
@@ -17,9 +18,9 @@ pub(crate) struct ScopeState {
     /// The header the request id goes on in, on calls and events.
     request_id_header: Arc<str>,
     trace: TraceContext,
-    /// `trace` as the `traceparent` that goes on, written once: every event
-    /// of the scope carries it.
-    traceparent: OnceLock<String>,
+    /// `trace` as the `traceparent` that goes on, written once, inline:
+    /// every event of the scope carries it.
+    traceparent: OnceLock<[u8; TRACEPARENT_LEN]>,
     started: Instant,
     /// Masked in the URLs of the scope's outgoing calls.
     redacted_params: RedactedParams,
@@ -73,6 +74,7 @@ impl ScopeState {
         trace: TraceContext,
         redacted_params: RedactedParams,
         max_bytes: usize,
+        lines_hint: &LinesHint,
     ) -> Self {
         Self {
             request_id,
@@ -83,7 +85,10 @@ impl ScopeState {
             redacted_params,
             calls_started: AtomicU64::new(0),
             max_bytes,
-            kept: Mutex::new(Buffer::Open(Kept::default())),
+            kept: Mutex::new(Buffer::Open(Kept {
+                lines: Lines::with_hint(lines_hint.get()),
+                ..Kept::default()
+            })),
         }
     }
 
@@ -115,8 +120,10 @@ impl ScopeState {
 
     /// The `traceparent` to send on: this scope's trace, its span the parent.
     pub(crate) fn traceparent(&self) -> &str {
-        self.traceparent
-            .get_or_init(|| self.trace.traceparent().to_string())
+        let text = self
+            .traceparent
+            .get_or_init(|| self.trace.traceparent().encode());
+        std::str::from_utf8(text).expect("hex digits and dashes")
     }
 
     /// Appends a line (its JSON), unless the record was already written or
@@ -201,11 +208,68 @@ pub(crate) struct Lines {
     json: Vec<u8>,
     /// Where each line ends in `json`.
     ends: Vec<usize>,
+    /// The room reserved at the first line.
+    hint: Room,
+}
+
+/// Room for lines: their bytes and how many.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub(crate) bytes: usize,
+    pub(crate) count: usize,
+}
+
+/// The room the lines of recent records took, so that a new scope reserves
+/// it at once instead of growing its buffers line by line: it follows the
+/// largest recent records, and shrinks slowly when they get smaller.
+#[derive(Debug, Default)]
+pub(crate) struct LinesHint {
+    bytes: AtomicUsize,
+    count: AtomicUsize,
+}
+
+impl LinesHint {
+    /// Past this, lines grow their buffers as they come.
+    const MAX_BYTES: usize = 64 * 1024;
+
+    pub(crate) fn get(&self) -> Room {
+        Room {
+            bytes: self.bytes.load(Relaxed),
+            count: self.count.load(Relaxed),
+        }
+    }
+
+    /// Learns from the lines of a record.
+    pub(crate) fn learn(&self, lines: &Lines) {
+        let follow = |hint: &AtomicUsize, size: usize| {
+            let old = hint.load(Relaxed);
+            let new = size.max(old - old / 16);
+            if new != old {
+                hint.store(new, Relaxed);
+            }
+        };
+        if lines.bytes() <= Self::MAX_BYTES {
+            follow(&self.bytes, lines.bytes());
+            follow(&self.count, lines.len());
+        }
+    }
 }
 
 impl Lines {
+    pub(crate) fn with_hint(hint: Room) -> Self {
+        Self {
+            hint,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn push(&mut self, line: &[u8]) {
-        if !self.ends.is_empty() {
+        if self.ends.is_empty() {
+            if self.json.capacity() == 0 {
+                self.json.reserve(self.hint.bytes.max(line.len()));
+                self.ends.reserve(self.hint.count.max(1));
+            }
+        } else {
             self.json.push(b',');
         }
         self.json.extend_from_slice(line);

@@ -67,14 +67,19 @@ pub(crate) fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 fn write_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = [0; 32];
+    let text = &mut text[..2 * bytes.len()];
+    encode_hex(bytes, text);
+    f.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
+}
+
+/// Writes `bytes` as lower-case hex into `text`, two digits a byte.
+pub(crate) fn encode_hex(bytes: &[u8], text: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
         pair[0] = DIGITS[usize::from(byte >> 4)];
         pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
-    let text = &text[..2 * bytes.len()];
-    f.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for TraceId {

@@ -15,6 +15,7 @@ mod traceparent;
 pub(crate) mod tracestate;
 
 pub use ids::{SpanId, TraceId};
+pub(crate) use traceparent::TRACEPARENT_LEN;
 pub use traceparent::TraceParent;
 
 /// The default header (HTTP) and Kafka message header that carries the

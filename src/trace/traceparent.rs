@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::ids::{SpanId, TraceId, parse_hex};
+use super::ids::{SpanId, TraceId, encode_hex, parse_hex};
 
 /// A `traceparent` header: the caller's trace id, its span id and the trace
 /// flags, as in `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`.
@@ -69,14 +69,26 @@ fn hex_byte(text: &str) -> Option<u8> {
     }
 }
 
+/// The length of a version `00` `traceparent`.
+pub(crate) const TRACEPARENT_LEN: usize = 55;
+
+impl TraceParent {
+    /// The header value this crate sends (always version `00`), on the
+    /// stack: `00-{trace id}-{parent id}-{flags}`.
+    pub(crate) fn encode(&self) -> [u8; TRACEPARENT_LEN] {
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        encode_hex(&self.trace_id.0, &mut text[3..35]);
+        encode_hex(&self.parent_id.0, &mut text[36..52]);
+        encode_hex(&[self.flags], &mut text[53..55]);
+        text
+    }
+}
+
 impl fmt::Display for TraceParent {
     /// The header value this crate sends: always version `00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        )
+        let text = self.encode();
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
