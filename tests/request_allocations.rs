@@ -139,14 +139,9 @@ fn handle(relayer: &Relayer, id: u64) {
     relayer.debug(&step("responding")).unwrap();
 }
 
-#[test]
-fn a_request_allocates_a_fixed_number_of_times() {
-    TRACE.store(std::env::var_os("RELAYER_ALLOCATIONS").is_some(), Relaxed);
-    let broker = EmbeddedBroker::start().unwrap();
-    let relayer = Relayer::builder("logging")
-        .brokers(broker.bootstrap_servers())
-        .build()
-        .unwrap();
+/// The allocations of 400 requests through the layer, one by one: the
+/// first 200 with the handler's 3 lines, the others with 100 more.
+fn allocations_per_request(relayer: &Relayer) -> Vec<usize> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -156,7 +151,7 @@ fn a_request_allocates_a_fixed_number_of_times() {
             let relayer = request.extensions().get::<Relayer>().unwrap().clone();
             let id = request.uri().path()[1..].parse().unwrap_or(0);
             // `?xxx`: as many more lines as there are `x`s.
-            let extra_lines = request.uri().query().map_or(0, |lines| lines.len());
+            let extra_lines = request.uri().query().map_or(0, str::len);
             handle(&relayer, id);
             for n in 0..extra_lines {
                 relayer.info(&n).unwrap();
@@ -181,7 +176,6 @@ fn a_request_allocates_a_fixed_number_of_times() {
     let mut counts = Vec::new();
     runtime.block_on(async {
         for id in 0..400u64 {
-            // The second half logs 100 more lines.
             let extra_lines = if id < 200 { 0 } else { 100 };
             let request = request(id * 7919, extra_lines);
             let mut service = service.clone();
@@ -199,11 +193,30 @@ fn a_request_allocates_a_fixed_number_of_times() {
     });
     relayer.flush(std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(relayer.stats().delivered, 400 * 3);
+    counts
+}
+
+/// The most allocations of the requests in `counts`.
+fn most(counts: &[usize]) -> usize {
+    *counts.iter().max().unwrap()
+}
+
+#[test]
+fn a_request_allocates_a_fixed_number_of_times() {
+    TRACE.store(std::env::var_os("RELAYER_ALLOCATIONS").is_some(), Relaxed);
+    let broker = EmbeddedBroker::start().unwrap();
+    let relayer = |kafka_headers| {
+        Relayer::builder("logging")
+            .brokers(broker.bootstrap_servers())
+            .kafka_headers(kafka_headers)
+            .build()
+            .unwrap()
+    };
+    let counts = allocations_per_request(&relayer(true));
     // After the first requests (buffers growing to their size), each
     // request allocates the same, with 3 lines or with 103: no allocation
     // per line.
     let (few, many) = (&counts[10..200], &counts[210..]);
-    let most = |counts: &[usize]| *counts.iter().max().unwrap();
     println!(
         "allocations per request: first {}, then at most {} (3 lines) and {} (103 lines)",
         counts[0],
@@ -212,4 +225,9 @@ fn a_request_allocates_a_fixed_number_of_times() {
     );
     assert!(most(few) <= MAX_ALLOCATIONS, "{few:?}");
     assert!(most(many) <= MAX_ALLOCATIONS, "{many:?}");
+
+    // The Kafka headers of events (request id, `traceparent`) cost no
+    // allocation of relayer's: librdkafka makes its own, in C.
+    let without_headers = allocations_per_request(&relayer(false));
+    assert_eq!(most(&without_headers[10..200]), most(few));
 }
