@@ -38,7 +38,7 @@ impl Who {
             Self::Server
         } else if thread_name == "rdk:mock" {
             Self::Broker
-        } else if thread_name.starts_with("rdk:") || thread_name == "producer pollin" {
+        } else if thread_name.starts_with("rdk:") || thread_name == "relayer-poll" {
             Self::Librdkafka
         } else {
             Self::Background

@@ -11,12 +11,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
+    BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig,
 };
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::held::Held;
 use super::owned::OwnedMessage;
+use super::poller::Poller;
 use super::spool::{Appended, Origin, Report, Spool};
 use super::stall::StallWatch;
 use super::supervisor::Signal;
@@ -25,7 +26,9 @@ use super::{DeliveryCounters, Message};
 /// A live client, numbered so that a late report about an old one is
 /// recognised as such.
 pub(super) struct Client {
-    pub(super) producer: ThreadedProducer<Callbacks>,
+    /// Dropped first: its thread stops before the client is destroyed.
+    _poller: Poller,
+    pub(super) producer: Arc<BaseProducer<Callbacks>>,
     pub(super) generation: u64,
 }
 
@@ -84,10 +87,13 @@ impl Client {
             outstanding: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
         };
-        let producer = config.create_with_context(callbacks)?;
+        let producer = Arc::new(config.create_with_context(callbacks)?);
+        let poller = Poller::start(Arc::clone(&producer))
+            .map_err(|error| KafkaError::ClientCreation(error.to_string()))?;
         Ok(Self {
             producer,
             generation,
+            _poller: poller,
         })
     }
 

@@ -8,6 +8,7 @@ mod kafka;
 mod metrics;
 mod owned;
 mod patch;
+mod poller;
 mod spool;
 mod stall;
 mod stats;
