@@ -10,6 +10,7 @@ use crate::producer::{self, KafkaProducer, Producer};
 use crate::record::{Line, WireFormat};
 use crate::relayer::{Relayer, Shared};
 use crate::sampling::Sampling;
+use crate::sink::{self, SINK_ENV, Sink};
 use crate::topic::TopicNames;
 use crate::trace;
 use crate::{Error, Result};
@@ -88,6 +89,7 @@ pub struct Builder {
     kafka_headers: bool,
     request_id_header: String,
     spool: Option<(PathBuf, u64)>,
+    sinks: Vec<Sink>,
 }
 
 impl Builder {
@@ -107,6 +109,7 @@ impl Builder {
             kafka_headers: true,
             request_id_header: trace::REQUEST_ID_HEADER.to_owned(),
             spool: None,
+            sinks: Vec::new(),
         }
     }
 
@@ -303,9 +306,36 @@ impl Builder {
         self
     }
 
+    /// Sends every message to `sink` too: call it once per sink, e.g. for
+    /// Kafka and standard output. Each sink has its own queue and its own
+    /// counts ([`Stats::sinks`](crate::producer::Stats::sinks), and a `sink`
+    /// label on the metrics), so a slow or dead one never holds back the
+    /// others. Without it (and without [`producer`](Self::producer)), the
+    /// sinks are read from `RELAYER_SINK` ([`SINK_ENV`]: `kafka`, `stdout`,
+    /// `stderr`, `file:PATH`, comma-separated), or are Kafka alone. See
+    /// [`relayer::sink`](crate::sink) for the line format.
+    ///
+    /// ```
+    /// use relayer::sink::Sink;
+    ///
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .sink(Sink::kafka())
+    ///     .sink(Sink::stdout())
+    ///     .build()?;
+    /// assert_eq!(relayer.stats().sinks.keys().collect::<Vec<_>>(), ["kafka", "stdout"]);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn sink(mut self, sink: Sink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
     /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
-    /// (here or in `KAFKA_BROKERS`) nor a producer are given, or when both
-    /// a spool and a producer are, with [`Error::Spool`] when the spool's
+    /// (here or in `KAFKA_BROKERS`) nor a producer are given for a Kafka
+    /// sink, when `RELAYER_SINK` cannot be read (the error names the part),
+    /// when a sink is given twice, or when both
+    /// a spool and a producer are (or a spool and no Kafka sink), with [`Error::Spool`] when the spool's
     /// directory cannot be opened, and with
     /// [`Error::InvalidTopic`] when the logging topic is not a legal name,
     /// with [`Error::NotSerializable`] when a field cannot be JSON, and with
@@ -335,16 +365,9 @@ impl Builder {
                     .into(),
             ));
         }
-        let producer = match producer::patched().or(self.producer.clone()) {
+        let producer = match producer::patched() {
             Some(producer) => producer,
-            None => match &self.spool {
-                Some((dir, max_bytes)) => Arc::new(KafkaProducer::with_spool(
-                    &self.kafka_config()?,
-                    dir,
-                    *max_bytes,
-                )?),
-                None => Arc::new(KafkaProducer::new(&self.kafka_config()?)?),
-            },
+            None => self.sinks()?,
         };
         let source = self.source.unwrap_or_else(|| logging_topic.clone());
         #[cfg(feature = "metrics")]
@@ -369,13 +392,57 @@ impl Builder {
         }))
     }
 
+    /// Builds the producer of the sinks: those of the code (the
+    /// [`producer`](Self::producer) first), else those of `RELAYER_SINK`,
+    /// else Kafka alone.
+    fn sinks(&self) -> Result<Arc<dyn Producer>> {
+        let mut sinks = self.sinks.clone();
+        if let Some(producer) = &self.producer {
+            sinks.insert(0, Sink::shared("producer".into(), producer.clone()));
+        }
+        if sinks.is_empty() {
+            sinks = match env::var(SINK_ENV) {
+                // Set but empty counts as unset, as in most deployments.
+                Ok(list) if list.trim().is_empty() => vec![Sink::kafka()],
+                Ok(list) => sink::parse(&list, SINK_ENV)?,
+                Err(env::VarError::NotPresent) => vec![Sink::kafka()],
+                Err(env::VarError::NotUnicode(_)) => {
+                    return Err(Error::Config(format!("{SINK_ENV} is not UTF-8")));
+                }
+            };
+        }
+        if self.spool.is_some() && !sinks.iter().any(Sink::is_kafka) {
+            return Err(Error::Config(
+                "a spool is for the Kafka sink, and none is chosen".into(),
+            ));
+        }
+        // The writers' metrics are labelled like the Kafka producer's.
+        let client_id = self
+            .options
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "client.id")
+            .map_or(producer::DEFAULT_CLIENT_ID, |(_, value)| value.as_str());
+        let kafka = || -> Result<Arc<dyn Producer>> {
+            let config = self.kafka_config()?;
+            Ok(match &self.spool {
+                Some((dir, max_bytes)) => {
+                    Arc::new(KafkaProducer::with_spool(&config, dir, *max_bytes)?)
+                }
+                None => Arc::new(KafkaProducer::new(&config)?),
+            })
+        };
+        sink::build(&sinks, client_id, &kafka)
+    }
+
     fn kafka_config(&self) -> Result<ClientConfig> {
         let brokers = match &self.brokers {
             Some(brokers) => brokers.clone(),
             None => env::var(BROKERS_ENV).map_err(|_| {
                 Error::Config(format!(
                     "no Kafka brokers: set them with `.brokers(\"host:9092\")` or the \
-                     {BROKERS_ENV} environment variable, or give a producer with `.producer(...)`"
+                     {BROKERS_ENV} environment variable, give a producer with `.producer(...)`, \
+                     or choose other sinks with `.sink(...)` or {SINK_ENV}"
                 ))
             })?,
         };
@@ -434,6 +501,7 @@ impl fmt::Debug for Builder {
             .field("sampling", &self.sampling)
             .field("kafka_headers", &self.kafka_headers)
             .field("request_id_header", &self.request_id_header)
+            .field("sinks", &self.sinks)
             .finish_non_exhaustive()
     }
 }

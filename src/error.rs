@@ -86,6 +86,28 @@ pub enum Error {
         topic: String,
     },
 
+    /// A sink's queue (see [`WriterSink`](crate::sink::WriterSink)) is
+    /// full: its output is slower than the messages come. The message was
+    /// dropped and counted, for that sink only.
+    #[error(
+        "sink {sink:?}: queue full, message to topic {topic:?} dropped (is its output slow or blocked?)"
+    )]
+    SinkFull {
+        /// The sink's name, e.g. `"stdout"`.
+        sink: String,
+        /// The full topic name.
+        topic: String,
+    },
+
+    /// The sink was shut down; the message was dropped and counted.
+    #[error("sink {sink:?} is shut down, message to topic {topic:?} dropped")]
+    SinkClosed {
+        /// The sink's name, e.g. `"stdout"`.
+        sink: String,
+        /// The full topic name.
+        topic: String,
+    },
+
     /// The spool directory could not be opened or read.
     #[error("spool in {}: {source}", dir.display())]
     Spool {

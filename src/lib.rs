@@ -82,6 +82,7 @@ mod relayer;
 pub mod rpc;
 mod sampling;
 mod scope;
+pub mod sink;
 mod topic;
 pub mod trace;
 

@@ -19,6 +19,8 @@ use metrics::{Counter, Gauge, Unit, counter, describe_counter, describe_gauge, g
 const CLIENT_ID: &str = "client_id";
 /// The label of the per-topic counters.
 const TOPIC: &str = "topic";
+/// The label that tells the sinks of one relayer apart, when it has several.
+const SINK: &str = "sink";
 
 const PRODUCED: &str = "relayer_messages_produced_total";
 const DELIVERED: &str = "relayer_messages_delivered_total";
@@ -39,7 +41,8 @@ pub(crate) fn sampled_out(client_id: &str) -> Counter {
 
 /// The handles of one producer's counters, labelled with its `client_id`.
 pub(super) struct Metrics {
-    client_id: String,
+    /// `client_id`, and `sink` for one of several sinks.
+    labels: Vec<(&'static str, String)>,
     produced: Counter,
     delivered: Counter,
     /// The messages produced and not yet delivered, failed or dropped: the
@@ -59,16 +62,17 @@ pub(super) struct Metrics {
 }
 
 impl Metrics {
-    pub(super) fn new(client_id: &str) -> Self {
+    pub(super) fn new(client_id: &str, sink: Option<&str>) -> Self {
         describe();
-        let label = || [(CLIENT_ID, client_id.to_owned())];
+        let mut labels = vec![(CLIENT_ID, client_id.to_owned())];
+        labels.extend(sink.map(|sink| (SINK, sink.to_owned())));
         Self {
-            client_id: client_id.to_owned(),
-            produced: counter!(PRODUCED, &label()),
-            delivered: counter!(DELIVERED, &label()),
-            queue_depth: gauge!(QUEUE_DEPTH, &label()),
-            spool_depth: gauge!(SPOOL_DEPTH, &label()),
-            spool_bytes: gauge!(SPOOL_BYTES, &label()),
+            produced: counter!(PRODUCED, &labels),
+            delivered: counter!(DELIVERED, &labels),
+            queue_depth: gauge!(QUEUE_DEPTH, &labels),
+            spool_depth: gauge!(SPOOL_DEPTH, &labels),
+            spool_bytes: gauge!(SPOOL_BYTES, &labels),
+            labels,
             failed: PerTopic::new(FAILED),
             dropped: PerTopic::new(DROPPED),
         }
@@ -86,12 +90,12 @@ impl Metrics {
     }
 
     pub(super) fn failed(&self, topic: &str, messages: u64) {
-        self.failed.increment(&self.client_id, topic, messages);
+        self.failed.increment(&self.labels, topic, messages);
         self.queue_depth.decrement(messages as f64);
     }
 
     pub(super) fn dropped(&self, topic: &str) {
-        self.dropped.increment(&self.client_id, topic, 1);
+        self.dropped.increment(&self.labels, topic, 1);
         self.queue_depth.decrement(1.0);
     }
 
@@ -113,7 +117,7 @@ impl Metrics {
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
-            .field("client_id", &self.client_id)
+            .field("labels", &self.labels)
             .finish_non_exhaustive()
     }
 }
@@ -134,7 +138,7 @@ impl PerTopic {
         }
     }
 
-    fn increment(&self, client_id: &str, topic: &str, by: u64) {
+    fn increment(&self, labels: &[(&'static str, String)], topic: &str, by: u64) {
         let counters = self.counters.read().unwrap_or_else(|e| e.into_inner());
         if let Some(counter) = counters.get(topic) {
             counter.increment(by);
@@ -145,7 +149,8 @@ impl PerTopic {
         counters
             .entry(topic.to_owned())
             .or_insert_with(|| {
-                let labels = [(CLIENT_ID, client_id.to_owned()), (TOPIC, topic.to_owned())];
+                let mut labels = labels.to_vec();
+                labels.push((TOPIC, topic.to_owned()));
                 counter!(self.name, &labels)
             })
             .increment(by);

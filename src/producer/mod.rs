@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 pub use kafka::KafkaProducer;
 #[cfg(feature = "metrics")]
 pub(crate) use metrics::sampled_out as sampled_out_counter;
+pub(crate) use owned::OwnedMessage;
 #[doc(hidden)]
 pub use patch::patch_thread;
 pub(crate) use patch::patched;
+pub(crate) use stats::{DEFAULT_CLIENT_ID, sink_label};
 pub use stats::{DeliveryCounters, Stats};
 
 use crate::Error;

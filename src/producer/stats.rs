@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Mutex;
@@ -44,6 +45,32 @@ pub struct Stats {
     pub spool_skipped_bytes: u64,
     /// The last delivery error per topic.
     pub last_errors: BTreeMap<String, String>,
+    /// With several sinks ([`Builder::sink`](crate::Builder::sink)), each
+    /// one's own counts, by sink name (`"kafka"`, `"stdout"`, ...); the
+    /// fields above are then their sums. Empty with one sink.
+    pub sinks: BTreeMap<String, Self>,
+}
+
+impl Stats {
+    /// Adds `other`'s counts to these (a last error of `other` for the same
+    /// topic replaces this one's): the totals of a [fan-out](crate::sink::FanOut).
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.produced += other.produced;
+        self.delivered += other.delivered;
+        self.failed += other.failed;
+        self.dropped += other.dropped;
+        self.queued += other.queued;
+        self.sampled_out += other.sampled_out;
+        self.spooled += other.spooled;
+        self.spool_bytes += other.spool_bytes;
+        self.spool_skipped_bytes += other.spool_skipped_bytes;
+        self.last_errors.extend(
+            other
+                .last_errors
+                .iter()
+                .map(|(topic, error)| (topic.clone(), error.clone())),
+        );
+    }
 }
 
 /// Delivery counters shared between a producer and its delivery callbacks.
@@ -62,11 +89,14 @@ pub struct Stats {
 /// `relayer_messages_{failed,dropped}_total` with a `topic` label too, and
 /// the gauges `relayer_queue_depth` (messages produced and not yet
 /// delivered, failed or dropped: `queued`), `relayer_spool_depth` and
-/// `relayer_spool_bytes`. Their handles are registered when the counters
-/// are created: install the metrics recorder before building the relayer.
+/// `relayer_spool_bytes`. Counters of one of several sinks (see
+/// [`with_sink`](Self::with_sink)) carry a `sink` label too. Their handles
+/// are registered when the counters are created: install the metrics
+/// recorder before building the relayer.
 #[derive(Debug)]
 pub struct DeliveryCounters {
     client_id: String,
+    sink: Option<String>,
     produced: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -82,7 +112,29 @@ pub struct DeliveryCounters {
 }
 
 /// The label of counters created with [`DeliveryCounters::default`].
-pub(super) const DEFAULT_CLIENT_ID: &str = "relayer";
+pub(crate) const DEFAULT_CLIENT_ID: &str = "relayer";
+
+thread_local! {
+    /// The sink whose producer is being built on this thread, if any.
+    static SINK_LABEL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `build` with every [`DeliveryCounters::new`] it calls on this
+/// thread labelled `sink` = `sink`, the way `metrics::with_local_recorder`
+/// scopes a recorder: the builder labels the Kafka producer of one of
+/// several sinks without the producer's constructors taking a label.
+pub(crate) fn sink_label<T>(sink: &str, build: impl FnOnce() -> T) -> T {
+    let outer = SINK_LABEL.replace(Some(sink.to_owned()));
+    // Restored also if `build` panics.
+    struct Restore(Option<String>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SINK_LABEL.set(self.0.take());
+        }
+    }
+    let _restore = Restore(outer);
+    build()
+}
 
 /// Counters labelled `client_id="relayer"`, like a [`KafkaProducer`] with
 /// the relayer's [default configuration](crate::KAFKA_DEFAULTS).
@@ -100,12 +152,34 @@ impl DeliveryCounters {
     /// the `metrics` feature; otherwise the label is only kept).
     /// [`KafkaProducer`](super::KafkaProducer) takes its `client.id`;
     /// [`default`](Self::default) is `"relayer"`.
+    ///
+    /// Inside [`sink_label`], the counters take that sink's label too:
+    /// that is how the Kafka producer of one of several sinks gets its
+    /// `sink="kafka"`, without its constructors knowing of sinks.
     pub fn new(client_id: impl Into<String>) -> Self {
-        let client_id = client_id.into();
+        Self::labelled(client_id.into(), SINK_LABEL.with_borrow(Clone::clone))
+    }
+
+    /// Counters of the sink `sink` (e.g. `"stdout"`), one of several: their
+    /// metrics are labelled `sink` = `sink` as well as `client_id`, so that
+    /// each sink's figures stay apart.
+    ///
+    /// ```
+    /// use relayer::producer::DeliveryCounters;
+    ///
+    /// let counters = DeliveryCounters::with_sink("billing", "stdout");
+    /// assert_eq!((counters.client_id(), counters.sink()), ("billing", Some("stdout")));
+    /// ```
+    pub fn with_sink(client_id: impl Into<String>, sink: impl Into<String>) -> Self {
+        Self::labelled(client_id.into(), Some(sink.into()))
+    }
+
+    fn labelled(client_id: String, sink: Option<String>) -> Self {
         Self {
             #[cfg(feature = "metrics")]
-            metrics: Metrics::new(&client_id),
+            metrics: Metrics::new(&client_id, sink.as_deref()),
             client_id,
+            sink,
             produced: AtomicU64::default(),
             delivered: AtomicU64::default(),
             failed: AtomicU64::default(),
@@ -121,6 +195,11 @@ impl DeliveryCounters {
     /// The `client_id` label of these counters' metrics.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The `sink` label of these counters' metrics, if they have one.
+    pub fn sink(&self) -> Option<&str> {
+        self.sink.as_deref()
     }
 
     /// A message was accepted into the queue.
@@ -194,6 +273,7 @@ impl DeliveryCounters {
             spool_bytes: self.spool_bytes.load(SeqCst),
             spool_skipped_bytes: self.spool_skipped_bytes.load(SeqCst),
             sampled_out: 0,
+            sinks: BTreeMap::new(),
             last_errors: self
                 .last_errors
                 .lock()

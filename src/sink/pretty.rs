@@ -1,0 +1,227 @@
+//! The form for people: one readable block per record (what happened, how
+//! long it took, then its lines indented with their levels), one line per
+//! event; colors only when asked for (a terminal without `NO_COLOR`).
+
+use std::fmt::Write;
+
+use serde_json::{Map, Value};
+
+use crate::producer::Message;
+
+/// ANSI styles; empty strings when colors are off.
+#[derive(Clone, Copy)]
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+const BOLD: &str = "1";
+const DIM: &str = "2";
+const RED: &str = "31";
+const GREEN: &str = "32";
+const YELLOW: &str = "33";
+const BLUE: &str = "34";
+const CYAN: &str = "36";
+
+/// Appends `message` to `out`, readable, newline included: a record as a
+/// block, anything else (an event) as one line with its topic and key.
+pub(crate) fn render(message: &Message<'_>, colors: bool, out: &mut Vec<u8>) {
+    let style = Style { on: colors };
+    let mut text = String::new();
+    match serde_json::from_slice::<Value>(message.payload) {
+        Ok(Value::Object(record)) if record.contains_key("lines") => {
+            record_block(&record, style, &mut text);
+        }
+        Ok(value) => event_line(message, &value, style, &mut text),
+        // Not JSON: shown as it is rather than lost.
+        Err(_) => event_line(
+            message,
+            &Value::String(String::from_utf8_lossy(message.payload).into_owned()),
+            style,
+            &mut text,
+        ),
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// `10:00:00.123  POST /things  201 ok  3.2 ms  request-id`, then the lines.
+fn record_block(record: &Map<String, Value>, style: Style, text: &mut String) {
+    let field = |name: &str| record.get(name).and_then(Value::as_str).unwrap_or_default();
+    let _ = write!(text, "{}  ", style.paint(DIM, clock(field("date"))));
+    if let Some(service) = record.get("service").and_then(Value::as_str) {
+        // An RPC record.
+        let _ = write!(text, "{}", style.paint(BOLD, service));
+    } else if let Some(topic) = record.get("topic").and_then(Value::as_str) {
+        // A message record: the consumed message.
+        let where_ = format!("{topic}[{}]@{}", record["partition"], record["offset"]);
+        let _ = write!(text, "{}", style.paint(BOLD, &where_));
+    } else {
+        let mut target = format!("{} {}", field("method"), field("path"));
+        if let Some(query) = record
+            .get("query_string")
+            .and_then(Value::as_str)
+            .filter(|q| !q.is_empty())
+        {
+            let _ = write!(target, "?{query}");
+        }
+        let _ = write!(text, "{}", style.paint(BOLD, &target));
+    }
+    if let Some(status) = record.get("status").and_then(Value::as_u64) {
+        let color = match status {
+            500.. => RED,
+            400..=499 => YELLOW,
+            300..=399 => CYAN,
+            _ => GREEN,
+        };
+        let _ = write!(text, "  {}", style.paint(color, &status.to_string()));
+    }
+    let outcome = field("outcome");
+    let color = if outcome == "ok" { GREEN } else { RED };
+    let _ = write!(text, " {}", style.paint(color, outcome));
+    let time = ["request_time", "service_time", "processing_time"]
+        .iter()
+        .find_map(|name| record.get(*name).and_then(Value::as_f64));
+    if let Some(ms) = time {
+        let _ = write!(text, "  {ms:.1} ms");
+    }
+    let _ = write!(text, "  {}", style.paint(DIM, field("request_id")));
+    if let Some(error) = record.get("error").and_then(Value::as_str) {
+        let _ = write!(text, "  {}", style.paint(RED, error));
+    }
+    text.push('\n');
+    for line in record["lines"].as_array().into_iter().flatten() {
+        text.push_str("    ");
+        record_line(line, style, text);
+        text.push('\n');
+    }
+}
+
+/// A log line with its level, an event with its type, anything else (a raw
+/// event) as JSON.
+fn record_line(line: &Value, style: Style, text: &mut String) {
+    if let Some(level) = line.get("log_level").and_then(Value::as_str) {
+        let color = match level.to_ascii_lowercase().as_str() {
+            "error" | "critical" | "fatal" => RED,
+            "warning" | "warn" => YELLOW,
+            "info" => GREEN,
+            _ => BLUE,
+        };
+        let padded = format!("{level:<8}");
+        let _ = write!(
+            text,
+            "{} {}",
+            style.paint(color, &padded),
+            payload(&line["payload"])
+        );
+    } else if let Some(event_type) = line.get("event_type").and_then(Value::as_str) {
+        let subtype = line
+            .get("event_subtype")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let _ = write!(
+            text,
+            "{} {event_type}/{subtype} {}",
+            style.paint(CYAN, "event   "),
+            payload(&line["payload"])
+        );
+    } else {
+        let _ = write!(text, "{} {line}", style.paint(CYAN, "raw     "));
+    }
+}
+
+/// `event  topic  key  value`, for a message that is not a record.
+fn event_line(message: &Message<'_>, value: &Value, style: Style, text: &mut String) {
+    let clock = value
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .map_or("", clock);
+    if !clock.is_empty() {
+        let _ = write!(text, "{}  ", style.paint(DIM, clock));
+    }
+    let _ = write!(
+        text,
+        "{} {}",
+        style.paint(CYAN, "event"),
+        style.paint(BOLD, message.topic)
+    );
+    if let Some(key) = message.key {
+        let _ = write!(text, " {}", style.paint(DIM, &String::from_utf8_lossy(key)));
+    }
+    let _ = writeln!(text, " {}", payload(value));
+}
+
+/// A string payload as its text, any other as compact JSON.
+fn payload(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `10:00:00.123` of `2026-11-23T10:00:00.123456Z`, or the text as it is.
+fn clock(date: &str) -> &str {
+    date.get(11..date.len().min(23))
+        .filter(|_| date.as_bytes().get(10) == Some(&b'T'))
+        .unwrap_or(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(payload: &str, colors: bool) -> String {
+        let mut out = Vec::new();
+        let message = Message {
+            topic: "logging",
+            key: None,
+            headers: &[],
+            payload: payload.as_bytes(),
+        };
+        render(&message, colors, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_record_is_a_block_with_its_lines_indented() {
+        let record = r#"{"date":"2026-11-23T10:00:00.123456Z","method":"POST","path":"/things",
+            "query_string":null,"status":201,"outcome":"ok","request_time":3.24,"request_id":"r-1",
+            "lines":[{"log_level":"info","payload":"created","timestamp":"x"},
+                     {"event_type":"thing_created","event_subtype":"v1","payload":{"id":1}}]}"#;
+        assert_eq!(
+            rendered(record, false),
+            "10:00:00.123  POST /things  201 ok  3.2 ms  r-1\n\
+             \x20   info     created\n\
+             \x20   event    thing_created/v1 {\"id\":1}\n"
+        );
+        let colored = rendered(record, true);
+        assert!(colored.contains("\x1b[32m201\x1b[0m"), "{colored:?}");
+    }
+
+    #[test]
+    fn an_rpc_record_shows_its_service_and_error() {
+        let record = r#"{"date":"2026-11-23T10:00:00.1Z","service":"Greeter::say_hello","outcome":"error",
+            "service_time":1.0,"request_id":"r-2","error":"not found","lines":[]}"#;
+        assert_eq!(
+            rendered(record, false),
+            "10:00:00.1Z  Greeter::say_hello error  1.0 ms  r-2  not found\n"
+        );
+    }
+
+    #[test]
+    fn an_event_is_one_line() {
+        let event = r#"{"event_type":"order","payload":{"id":1},"timestamp":"2026-11-23T10:00:00.123456Z"}"#;
+        assert_eq!(
+            rendered(event, false),
+            "10:00:00.123  event logging {\"event_type\":\"order\",\"payload\":{\"id\":1},\"timestamp\":\"2026-11-23T10:00:00.123456Z\"}\n"
+        );
+    }
+}
