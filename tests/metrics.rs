@@ -304,3 +304,56 @@ fn spool_depth_and_bytes_follow_the_stats() {
         assert_eq!(gauge(&during, name) + gauge(&after, name), 0.0, "{name}");
     }
 }
+
+#[test]
+fn each_of_several_sinks_is_labelled_sink() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.jsonl");
+
+    let stats = metrics::with_local_recorder(&recorder, || {
+        let relayer = Relayer::builder("logging")
+            // Nobody listens: the Kafka copy stays queued.
+            .brokers("127.0.0.1:9")
+            .option("client.id", "orders-api")
+            .sink(relayer::sink::Sink::kafka())
+            .sink(relayer::sink::Sink::file(&path))
+            .build()
+            .unwrap();
+        relayer.emit("order", "created", &1).unwrap();
+        let file = format!("file:{}", path.display());
+        while relayer.stats().sinks[&file].delivered == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let stats = relayer.stats();
+        relayer.shutdown(Duration::ZERO);
+        stats
+    });
+
+    let metrics = metrics(&snapshotter);
+    let file = format!("file:{}", path.display());
+    assert_eq!(
+        (stats.sinks["kafka"].queued, stats.sinks[&file].delivered),
+        (1, 1)
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "relayer_messages_produced_total{client_id=orders-api,sink=kafka}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            &format!("relayer_messages_delivered_total{{client_id=orders-api,sink={file}}}")
+        ),
+        1
+    );
+    assert!(
+        !metrics.contains_key("relayer_messages_produced_total{client_id=orders-api}"),
+        "no unlabelled figures beside the sinks': {:?}",
+        metrics.keys()
+    );
+}

@@ -5,6 +5,8 @@
 
 #[path = "support/segment.rs"]
 mod segment;
+#[path = "support/small_disk.rs"]
+mod small_disk;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use relayer::producer::{KafkaProducer, Message, Producer, Stats};
 use relayer::{Error, KAFKA_DEFAULTS, Relayer};
 use relayer_test::EmbeddedBroker;
+use small_disk::SmallDisk;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -262,35 +265,6 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
     );
 }
 
-/// A small tmpfs: a disk that fills up. Mounting needs root, as in CI.
-struct SmallDisk(tempfile::TempDir);
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs as root: mounting a tmpfs must work"
-            );
-            println!("skipped: mounting a tmpfs needs root");
-            return None;
-        }
-        Some(Self(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
 /// Files this process has open in `dir` (other tests run beside this one).
 fn open_files_in(dir: &Path) -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -307,7 +281,7 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
     };
     let broker = EmbeddedBroker::start().unwrap();
     broker.create_topic("order", 1).unwrap();
-    let relayer = spooled_relayer(&broker.bootstrap_servers(), disk.0.path(), 100);
+    let relayer = spooled_relayer(&broker.bootstrap_servers(), disk.path(), 100);
     broker.down().unwrap();
     let payload = "x".repeat(200);
     let mut refused = 0;
@@ -322,9 +296,9 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
     std::thread::sleep(Duration::from_millis(300));
     let stats = relayer.stats();
     println!("disk full: {refused} refused; {stats:?}");
-    let segments = std::fs::read_dir(disk.0.path()).unwrap().count();
+    let segments = std::fs::read_dir(disk.path()).unwrap().count();
     assert!(segments <= 2, "{segments} segment files");
-    let open = open_files_in(disk.0.path());
+    let open = open_files_in(disk.path());
     assert!(open <= 2, "{open} files open in the spool");
     assert_identity(&stats);
     assert_eq!(stats.dropped, refused, "every refusal counted: {stats:?}");

@@ -402,15 +402,21 @@ impl Shared {
                 queue.bytes -= batch.iter().map(size).sum::<usize>();
                 batch
             };
+            // Where each message's line ends in the buffer: a write that
+            // fails half-way delivered the lines before it, whole.
+            let mut ends = Vec::with_capacity(batch.len());
             for message in &batch {
                 message.with_message(|message| match form {
                     Form::Json => line::encode(message, &mut buffer),
                     Form::Pretty { colors } => pretty::render(message, colors, &mut buffer),
                 });
+                ends.push(buffer.len());
             }
-            match destination.write(&buffer) {
-                Ok(()) => batch.iter().for_each(|_| self.counters.delivered()),
-                Err(error) => self.failed(&batch, &error),
+            let (written, result) = destination.write(&buffer);
+            let delivered = ends.iter().take_while(|end| **end <= written).count();
+            (0..delivered).for_each(|_| self.counters.delivered());
+            if let Err(error) = result {
+                self.failed(&batch[delivered..], &error);
             }
             buffer.clear();
             // Under the lock: a flush checking the counters cannot miss it.
@@ -441,6 +447,8 @@ fn append(path: &std::path::Path) -> io::Result<File> {
 struct Destination {
     kind: Kind,
     file: Option<File>,
+    /// The last write stopped inside a line.
+    torn: bool,
 }
 
 impl Destination {
@@ -457,25 +465,72 @@ impl Destination {
             }
             Kind::Writer(_) => (None, false),
         };
-        (Self { kind, file }, terminal)
+        (
+            Self {
+                kind,
+                file,
+                torn: false,
+            },
+            terminal,
+        )
     }
 
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let written = match &mut self.kind {
-            Kind::Stdout => {
-                let mut stdout = io::stdout().lock();
-                stdout.write_all(bytes).and_then(|()| stdout.flush())
+    /// Writes `bytes`; returns how many were written, and the error that
+    /// stopped the rest.
+    fn write(&mut self, bytes: &[u8]) -> (usize, io::Result<()>) {
+        // A write that stopped inside a line left it torn: a newline ends
+        // it, so the lines after it stay whole for whoever reads them.
+        if self.torn {
+            match self.write_all(b"\n") {
+                (1, Ok(())) => self.torn = false,
+                (_, result) => return (0, result),
             }
-            Kind::Stderr => io::stderr().write_all(bytes),
-            Kind::Writer(writer) => writer.write_all(bytes).and_then(|()| writer.flush()),
-            Kind::File(path) => match &mut self.file {
-                Some(file) => file.write_all(bytes),
-                slot @ None => append(path).and_then(|file| slot.insert(file).write_all(bytes)),
-            },
-        };
-        if written.is_err() {
+        }
+        let (written, result) = self.write_all(bytes);
+        self.torn = written > 0 && bytes.get(written - 1) != Some(&b'\n');
+        if result.is_err() {
+            // Opened again at the next write.
             self.file = None;
         }
-        written
+        (written, result)
     }
+
+    /// Like [`Write::write_all`], also saying how much it wrote.
+    fn write_all(&mut self, bytes: &[u8]) -> (usize, io::Result<()>) {
+        let mut stdout;
+        let output: &mut dyn Write = match &mut self.kind {
+            Kind::Stdout => {
+                stdout = io::stdout().lock();
+                &mut stdout
+            }
+            // Unbuffered: nothing to flush.
+            Kind::Stderr => return write_counted(&mut io::stderr(), bytes),
+            Kind::Writer(writer) => writer,
+            Kind::File(path) => match &mut self.file {
+                Some(file) => file,
+                slot @ None => match append(path) {
+                    Ok(file) => slot.insert(file),
+                    Err(error) => return (0, Err(error)),
+                },
+            },
+        };
+        match write_counted(output, bytes) {
+            (written, Ok(())) => (written, output.flush()),
+            failed => failed,
+        }
+    }
+}
+
+/// Writes `bytes` to `output` until done or an error; how many it wrote.
+fn write_counted(output: &mut dyn Write, bytes: &[u8]) -> (usize, io::Result<()>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match output.write(&bytes[written..]) {
+            Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return (written, Err(error)),
+        }
+    }
+    (written, Ok(()))
 }

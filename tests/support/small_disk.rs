@@ -1,0 +1,40 @@
+//! A small tmpfs: a disk that fills up, for the tests of full disks.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A small tmpfs: a disk that fills up. Mounting needs root, as in CI.
+pub(crate) struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    pub(crate) fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root: mounting a tmpfs must work"
+            );
+            println!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+}
+
+impl SmallDisk {
+    /// Where it is mounted.
+    pub(crate) fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
