@@ -5,6 +5,12 @@
 //! on 127.0.0.1, sends it a handful of requests over real HTTP, then reads
 //! the logging topic back with a real Kafka consumer and prints the records:
 //! one per request, with everything the request emitted and logged.
+//!
+//! `cargo run --example demo -- --sink stdout` needs no broker at all: the
+//! records and events go to standard output instead (readable on a
+//! terminal, JSON lines through a pipe: `... | jq .value.outcome`), and the
+//! demo's own narration to standard error. `--sink` takes the list of
+//! `RELAYER_SINK` without `kafka`: `stdout`, `stderr`, `file:PATH`, ...
 
 #[path = "axum_app/mod.rs"]
 mod axum_app;
@@ -17,6 +23,8 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use relayer::Relayer;
+use relayer::sink::Sink;
 use relayer_test::{Consumer, EmbeddedBroker};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -70,34 +78,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with(relayer::tracing_bridge())
         .init();
 
+    if let Some(sinks) = sinks_asked()? {
+        return to_sinks(&sinks).await;
+    }
+
     println!("relayer demo: one aggregated Kafka record per HTTP request\n");
     let broker = EmbeddedBroker::start()?;
     println!("1. embedded Kafka broker at {}", broker.bootstrap_servers());
     let relayer = axum_app::relayer(&broker.bootstrap_servers())?;
-
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(axum_app::serve(listener, relayer.clone(), async {
-        let _ = stopped.await;
-    }));
-    println!("2. axum service on http://{addr}\n");
-
-    println!("3. requests over HTTP:");
-    for request in REQUESTS {
-        let (status, request_id, body) = send(addr, request).await?;
-        println!(
-            "   {:<4} {:<36} -> {status:<26} {body}",
-            request.method, request.path
-        );
-        if request_id.is_none() {
-            println!("   {:<41} (skipped path: no request id, no record)", "");
-        }
-    }
+    serve_and_send(&relayer, |line| println!("{line}")).await?;
     let expected = REQUESTS.len() - 1; // /health is skipped
 
-    stop.send(()).ok();
-    server.await??;
     let flushed = relayer.clone();
     tokio::task::spawn_blocking(move || flushed.flush(Duration::from_secs(10))).await??;
 
@@ -169,6 +160,76 @@ async fn main() -> Result<(), Box<dyn Error>> {
         indent(&serde_json::to_string_pretty(&events[0].json())?)
     );
     println!("\nnext: cargo run --example axum_service, and see examples/axum_app/mod.rs");
+    Ok(())
+}
+
+/// The sinks of `--sink LIST`, if given.
+fn sinks_asked() -> Result<Option<Vec<Sink>>, Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => Ok(None),
+        (Some("--sink"), Some(list)) => {
+            let sinks = Sink::parse_list(&list)?;
+            if sinks.iter().any(|sink| sink.name() == "kafka") {
+                return Err(
+                    "--sink is for the sinks other than Kafka; without it, the demo shows Kafka"
+                        .into(),
+                );
+            }
+            Ok(Some(sinks))
+        }
+        _ => Err("usage: demo [--sink stdout|stderr|file:PATH,...]".into()),
+    }
+}
+
+/// The demo without a broker: the records go to `sinks` as the requests
+/// end; the narration goes to standard error, out of their way.
+async fn to_sinks(sinks: &[Sink]) -> Result<(), Box<dyn Error>> {
+    let names: Vec<_> = sinks.iter().map(Sink::name).collect();
+    eprintln!("relayer demo: one aggregated record per HTTP request, to other sinks than Kafka\n");
+    let relayer = sinks
+        .iter()
+        .fold(Relayer::builder("logging"), |builder, sink| {
+            builder.sink(sink.clone())
+        })
+        .build()?;
+    eprintln!("1. no broker: sinks {}", names.join(", "));
+    serve_and_send(&relayer, |line| eprintln!("{line}")).await?;
+    let stats =
+        tokio::task::spawn_blocking(move || relayer.shutdown(Duration::from_secs(10))).await?;
+    eprintln!(
+        "\n4. {} messages written, {} failed, {} dropped (each one: a JSON line, or a block on a terminal)",
+        stats.delivered, stats.failed, stats.dropped
+    );
+    Ok(())
+}
+
+/// Serves the app behind `relayer` on 127.0.0.1, sends it the demo's
+/// requests over HTTP, says what they got back with `say`, and stops.
+async fn serve_and_send(relayer: &Relayer, say: impl Fn(&str)) -> Result<(), Box<dyn Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(axum_app::serve(listener, relayer.clone(), async {
+        let _ = stopped.await;
+    }));
+    say(&format!("2. axum service on http://{addr}\n"));
+    say("3. requests over HTTP:");
+    for request in REQUESTS {
+        let (status, request_id, body) = send(addr, request).await?;
+        say(&format!(
+            "   {:<4} {:<36} -> {status:<26} {body}",
+            request.method, request.path
+        ));
+        if request_id.is_none() {
+            say(&format!(
+                "   {:<41} (skipped path: no request id, no record)",
+                ""
+            ));
+        }
+    }
+    stop.send(()).ok();
+    server.await??;
     Ok(())
 }
 

@@ -138,7 +138,8 @@ fn record_line(line: &Value, style: Style, text: &mut String) {
     }
 }
 
-/// `event  topic  key  value`, for a message that is not a record.
+/// `event  topic  key=K  type/subtype  payload  request-id`, for a message
+/// that is not a record (a raw event: its JSON as it is).
 fn event_line(message: &Message<'_>, value: &Value, style: Style, text: &mut String) {
     let clock = value
         .get("timestamp")
@@ -154,15 +155,44 @@ fn event_line(message: &Message<'_>, value: &Value, style: Style, text: &mut Str
         style.paint(BOLD, message.topic)
     );
     if let Some(key) = message.key {
-        let _ = write!(text, " {}", style.paint(DIM, &String::from_utf8_lossy(key)));
+        let key = format!("key={}", String::from_utf8_lossy(key));
+        let _ = write!(text, " {}", style.paint(DIM, &key));
     }
-    let _ = writeln!(text, " {}", payload(value));
+    match value.get("event_type").and_then(Value::as_str) {
+        Some(event_type) => {
+            let subtype = value
+                .get("event_subtype")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let _ = write!(
+                text,
+                " {event_type}/{subtype} {}",
+                payload(&value["payload"])
+            );
+            if let Some(request_id) = value.get("request_id").and_then(Value::as_str) {
+                let _ = write!(text, "  {}", style.paint(DIM, request_id));
+            }
+        }
+        None => {
+            let _ = write!(text, " {}", payload(value));
+        }
+    }
+    text.push('\n');
 }
 
-/// A string payload as its text, any other as compact JSON.
+/// A string payload as its text; an object with a `message` (a `tracing`
+/// event) as the message and its fields, `name=value`; any other as
+/// compact JSON.
 fn payload(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
+        Value::Object(fields) if fields.get("message").is_some_and(Value::is_string) => {
+            let mut text = fields["message"].as_str().unwrap_or_default().to_owned();
+            for (name, value) in fields.iter().filter(|(name, _)| *name != "message") {
+                let _ = write!(text, " {name}={value}");
+            }
+            text
+        }
         other => other.to_string(),
     }
 }
@@ -177,6 +207,7 @@ fn clock(date: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn rendered(payload: &str, colors: bool) -> String {
         let mut out = Vec::new();
@@ -217,11 +248,26 @@ mod tests {
     }
 
     #[test]
+    fn a_tracing_line_shows_its_message_then_its_fields() {
+        let line = json!({"message": "thing stored", "price_cents": 4900, "name": "chair"});
+        assert_eq!(
+            payload(&line),
+            r#"thing stored name="chair" price_cents=4900"#
+        );
+    }
+
+    #[test]
     fn an_event_is_one_line() {
-        let event = r#"{"event_type":"order","payload":{"id":1},"timestamp":"2026-11-23T10:00:00.123456Z"}"#;
+        let event = r#"{"event_type":"order","event_subtype":"created","payload":{"id":1},
+            "timestamp":"2026-11-23T10:00:00.123456Z","request_id":"r-1"}"#;
         assert_eq!(
             rendered(event, false),
-            "10:00:00.123  event logging {\"event_type\":\"order\",\"payload\":{\"id\":1},\"timestamp\":\"2026-11-23T10:00:00.123456Z\"}\n"
+            "10:00:00.123  event logging order/created {\"id\":1}  r-1\n"
+        );
+        let raw = r#"{"anything":"else"}"#;
+        assert_eq!(
+            rendered(raw, false),
+            "event logging {\"anything\":\"else\"}\n"
         );
     }
 }
