@@ -17,7 +17,11 @@
 //!    started on port `LOAD_BROKER_PORT` (default 19500) with
 //!    `../shared/kafka/broker.sh cmd PORT`, or the broker at `LOAD_BROKERS`
 //!    (`LOAD_BROKER_PID` its process, for its CPU time). Without either,
-//!    a notice says so and the real-broker configurations are skipped.
+//!    a notice says so and the real-broker configurations are skipped;
+//! 7. configuration 2 with the standard-output sink's writer (JSON lines)
+//!    instead of Kafka, writing to `/dev/null`: what a service logging to
+//!    standard output for a log agent spends (its writer thread counts
+//!    among the other threads).
 //!
 //! and, on the real broker, when asked for:
 //!
@@ -60,7 +64,7 @@
 //! after the first warm-up and kept down to the end: the producer's queue
 //! fills (100,000 messages), then messages are dropped and counted.
 //!
-//! `LOAD_CONFIGS=1,6` runs only some of configurations 1-6 (for profiling;
+//! `LOAD_CONFIGS=1,6` runs only some of configurations 1-7 (for profiling;
 //! `LOAD_CONFIGS=1` with `LOAD_LINES` runs only the lines table);
 //! `LOAD_KAFKA_OPTIONS=linger.ms=20` overrides producer options of 2, 5, 6
 //! and the lines configurations.
@@ -98,6 +102,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use relayer::Relayer;
 use relayer::producer::Stats;
+use relayer::sink::Sink;
 use relayer_axum::RelayerLayer;
 use relayer_test::{EmbeddedBroker, MockProducer};
 use tokio::net::{TcpListener, TcpStream};
@@ -121,13 +126,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 type MakeConfiguration = fn(&Brokers) -> Option<Configuration<'_>>;
 
-const CONFIGURATIONS: [MakeConfiguration; 6] = [
+const CONFIGURATIONS: [MakeConfiguration; 7] = [
     bare,
     relayer_on_broker,
     relayer_on_mock,
     tracing_json,
     relayer_broker_down,
     relayer_on_real_broker,
+    relayer_on_writer_sink,
 ];
 
 fn main() {
@@ -433,6 +439,20 @@ fn relayer_on_real_broker(brokers: &Brokers) -> Option<Configuration<'_>> {
             kafka_relayer(broker.bootstrap_servers(), ""),
         )
     })
+}
+
+fn relayer_on_writer_sink(_: &Brokers) -> Option<Configuration<'_>> {
+    // The stdout sink is this writer on file descriptor 1; the bench's
+    // own tables go there, so the same writer goes to /dev/null instead.
+    let relayer = Relayer::builder("logging")
+        .sink(Sink::file("/dev/null"))
+        .build()
+        .expect("a relayer on a writer sink");
+    Some(Configuration::with_relayer(
+        "7. relayer, stdout sink's writer to /dev/null",
+        (0, 7),
+        relayer,
+    ))
 }
 
 /// For each count of lines, bare axum and relayer on the real broker with a

@@ -17,7 +17,8 @@ pub(crate) enum Who {
     /// librdkafka's client threads (`rdk:main`, `rdk:broker…`), and the
     /// producer's polling thread for delivery reports.
     Librdkafka,
-    /// Everything else: `tracing-appender`'s writer, the mock's cleaner,
+    /// Everything else: `tracing-appender`'s writer, a writer sink's
+    /// thread (`relayer-sink-…`), the mock's cleaner,
     /// the main thread.
     Background,
 }
