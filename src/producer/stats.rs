@@ -153,10 +153,12 @@ impl DeliveryCounters {
     /// [`KafkaProducer`](super::KafkaProducer) takes its `client.id`;
     /// [`default`](Self::default) is `"relayer"`.
     ///
-    /// Inside [`sink_label`], the counters take that sink's label too:
-    /// that is how the Kafka producer of one of several sinks gets its
-    /// `sink="kafka"`, without its constructors knowing of sinks.
+    /// Counters a relayer creates while it builds one of several sinks
+    /// (the Kafka producer's, say) take that sink's label too, as with
+    /// [`with_sink`](Self::with_sink).
     pub fn new(client_id: impl Into<String>) -> Self {
+        // Set by `sink_label`: the Kafka producer's constructors need not
+        // know of sinks.
         Self::labelled(client_id.into(), SINK_LABEL.with_borrow(Clone::clone))
     }
 
