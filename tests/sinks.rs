@@ -467,3 +467,52 @@ fn a_sink_given_twice_or_a_spool_without_kafka_is_a_configuration_error() {
         .build();
     assert!(matches!(spool, Err(Error::Config(message)) if message.contains("spool")));
 }
+
+/// A file that cannot be opened (a missing directory; a read-only one
+/// when not root) fails its messages, counted with the reason; the build
+/// and the requests succeed, and the next write tries again.
+#[test]
+fn a_file_that_cannot_be_opened_fails_its_messages_not_the_requests() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes into a read-only directory all the same.
+    let as_root = std::fs::write(read_only.join("probe"), "").is_ok();
+    let mut cases = vec![(dir.path().join("missing/relayer.jsonl"), "No such file")];
+    if !as_root {
+        cases.push((read_only.join("relayer.jsonl"), "Permission denied"));
+    }
+    for (path, error) in cases {
+        let mock = MockProducer::new();
+        let relayer = Relayer::builder("logging")
+            .sink(Sink::producer("mock", mock.clone()))
+            .sink(Sink::file(&path))
+            .build()
+            .unwrap();
+        relayer.emit("order", "step", &1).unwrap();
+        relayer.flush(TIMEOUT).unwrap();
+        let stats = relayer.stats();
+        let file = &stats.sinks[&format!("file:{}", path.display())];
+        assert_eq!((file.produced, file.failed), (1, 1), "{file:?}");
+        assert!(file.last_errors["order"].contains(error), "{file:?}");
+        assert_eq!(mock.messages("order").len(), 1);
+
+        // Once the directory is there, the next write opens the file.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::set_permissions(
+            path.parent().unwrap(),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        relayer.emit("order", "step", &2).unwrap();
+        relayer.flush(TIMEOUT).unwrap();
+        assert_eq!(
+            relayer.stats().sinks[&format!("file:{}", path.display())].delivered,
+            1
+        );
+        assert_eq!(read_lines(&path).len(), 1);
+    }
+}

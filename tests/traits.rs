@@ -18,6 +18,9 @@ fn handles_cross_threads() {
     send_sync::<Builder>();
     send_sync::<Scope>();
     send_sync::<relayer::Error>();
+    send_sync::<relayer::sink::Sink>();
+    send_sync::<relayer::sink::WriterSink>();
+    send_sync::<relayer::sink::FanOut>();
 }
 
 #[test]
