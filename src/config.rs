@@ -300,7 +300,9 @@ impl Builder {
     }
 
     /// Sends through this producer instead of a Kafka producer built from
-    /// the brokers, e.g. `relayer_test::MockProducer` in tests.
+    /// the brokers, e.g. `relayer_test::MockProducer` in tests. With
+    /// [`sink`](Self::sink) too, it is the first of the sinks, named
+    /// `producer`.
     pub fn producer(mut self, producer: impl Producer) -> Self {
         self.producer = Some(Arc::new(producer));
         self
