@@ -24,6 +24,11 @@ const MAX_BYTES: usize = 64 << 20;
 /// At most this many messages go out in one write: the queue's lock is
 /// held only to take them, and a failed write fails no more than these.
 const BATCH: usize = 1024;
+/// Woken after a quiet spell, the writer waits this long for more
+/// messages before it writes (like librdkafka's `linger.ms`): one wake-up,
+/// a system call on a request's thread, and one write for all the messages
+/// of those milliseconds, rather than for each. Flushes cut it short.
+const LINGER: Duration = Duration::from_millis(5);
 /// A sink dropped without [`Producer::shutdown`] still writes its queue,
 /// for at most this long.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,6 +173,8 @@ struct Queue {
     /// The writer thread is waiting on `wake`: only then is it woken, so
     /// that a busy writer costs the request path no system call.
     idle: bool,
+    /// A flush waits: write without lingering.
+    hurry: bool,
     closed: bool,
 }
 
@@ -200,6 +207,7 @@ impl WriterSink {
                 max_messages: MAX_MESSAGES,
                 max_bytes: MAX_BYTES,
                 idle: false,
+                hurry: false,
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -271,9 +279,10 @@ impl Producer for WriterSink {
         self.shared.counters.produced();
         queue.messages.push_back(owned);
         queue.bytes += size;
-        let idle = std::mem::take(&mut queue.idle);
+        // Woken when idle, and when a batch is full while it lingers.
+        let wake = std::mem::take(&mut queue.idle) || queue.messages.len() == BATCH;
         drop(queue);
-        if idle {
+        if wake {
             self.shared.wake.notify_one();
         }
         Ok(())
@@ -282,6 +291,8 @@ impl Producer for WriterSink {
     fn flush(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         let mut queue = self.shared.lock();
+        queue.hurry = true;
+        self.shared.wake.notify_one();
         loop {
             let queued = self.shared.counters.snapshot().queued;
             if queued == 0 {
@@ -390,13 +401,25 @@ impl Shared {
         loop {
             let batch: Vec<OwnedMessage> = {
                 let mut queue = self.lock();
+                let mut woken = false;
                 while queue.messages.is_empty() {
                     if queue.closed {
                         return;
                     }
                     queue.idle = true;
                     queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+                    woken = true;
                 }
+                if woken {
+                    queue = self
+                        .wake
+                        .wait_timeout_while(queue, LINGER, |queue| {
+                            queue.messages.len() < BATCH && !queue.hurry && !queue.closed
+                        })
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                queue.hurry = false;
                 let count = queue.messages.len().min(BATCH);
                 let batch: Vec<OwnedMessage> = queue.messages.drain(..count).collect();
                 queue.bytes -= batch.iter().map(size).sum::<usize>();
