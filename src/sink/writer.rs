@@ -126,7 +126,9 @@ impl fmt::Debug for Output {
 ///
 /// [`send`](Producer::send) only moves the message into a bounded queue
 /// (100,000 messages or 64 MiB): a thread of the sink's own formats and
-/// writes it, so the request never waits for the output. A full queue
+/// writes it, so the request never waits for the output; woken after a
+/// quiet spell, it waits up to 5 ms for more before it writes, so that a
+/// request does not wake it for every message. A full queue
 /// refuses the message with [`Error::SinkFull`]; a write the output
 /// refuses (a closed pipe, a full disk, no permission) fails its messages,
 /// counted in [`stats`](Producer::stats) with the error, reported through
