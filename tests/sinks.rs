@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -351,18 +352,29 @@ async fn kafka_delivers_everything_while_the_other_sinks_pipe_is_closed() {
 
 /// A writer that blocks until released, like a pipe nobody reads.
 #[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
+struct Gate {
+    open: Arc<(Mutex<bool>, Condvar)>,
+    /// A write has started (and waits for the gate).
+    writing: Arc<AtomicBool>,
+}
 
 impl Gate {
     fn open(&self) {
-        *self.0.0.lock().unwrap() = true;
-        self.0.1.notify_all();
+        *self.open.0.lock().unwrap() = true;
+        self.open.1.notify_all();
+    }
+
+    fn wait_for_a_write(&self) {
+        while !self.writing.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
 impl Write for Gate {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let (open, changed) = &*self.0;
+        self.writing.store(true, Ordering::SeqCst);
+        let (open, changed) = &*self.open;
         let _open = changed
             .wait_while(open.lock().unwrap(), |open| !*open)
             .unwrap();
@@ -425,7 +437,7 @@ fn shutdown_returns_in_time_and_says_what_each_sink_left() {
         .unwrap();
     // The first message is taken alone into the writer's hands; the rest wait.
     relayer.emit("order", "step", &0).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    gate.wait_for_a_write();
     for n in 1..100 {
         relayer.emit("order", "step", &n).unwrap();
     }
