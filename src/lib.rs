@@ -69,6 +69,7 @@ pub mod axum;
 #[cfg(feature = "tracing")]
 mod bridge;
 mod config;
+mod cut;
 mod error;
 mod global;
 mod key;
@@ -90,6 +91,7 @@ pub mod trace;
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use bridge::{TracingBridge, tracing_bridge};
 pub use config::{BROKERS_ENV, Builder, DEFAULT_MAX_MESSAGE_BYTES, KAFKA_DEFAULTS};
+pub use cut::{CUT, DEFAULT_MAX_VALUE_BYTES, cut};
 pub use error::{Error, Result};
 pub use global::{install, installed};
 pub use key::PartitionKey;

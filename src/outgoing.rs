@@ -7,16 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::Relayer;
 use crate::record::CallEntry;
 use crate::scope::ScopeState;
 use crate::trace::{SpanId, TRACEPARENT_HEADER, TRACESTATE_HEADER, TraceContext};
-
-/// The longest URL or error text a call entry keeps.
-const MAX_TEXT_BYTES: usize = 8 * 1024;
-
-/// What ends a URL or error text cut to [`MAX_TEXT_BYTES`].
-const CUT: &str = "…[cut]";
+use crate::{DEFAULT_MAX_VALUE_BYTES, Relayer};
 
 /// An outgoing call (HTTP, gRPC) made inside a request.
 ///
@@ -206,17 +200,10 @@ impl fmt::Debug for Pending {
     }
 }
 
-/// `text`, cut at a character boundary to at most [`MAX_TEXT_BYTES`] and
-/// then marked with [`CUT`].
+/// A URL or error text as a call entry keeps it: within the bound of any
+/// text value of a record.
 fn cut(text: &str) -> Cow<'_, str> {
-    if text.len() <= MAX_TEXT_BYTES {
-        return Cow::Borrowed(text);
-    }
-    let mut end = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}{CUT}", &text[..end]))
+    crate::cut(Cow::Borrowed(text), DEFAULT_MAX_VALUE_BYTES)
 }
 
 impl Relayer {

@@ -8,14 +8,14 @@ pub use relayer::DEFAULT_MAX_REQUEST_ID_BYTES;
 
 /// The longest header value, path or query string copied into a record,
 /// by default.
-pub const DEFAULT_MAX_VALUE_BYTES: usize = 8 * 1024;
+pub use relayer::DEFAULT_MAX_VALUE_BYTES;
 
 /// What ends a value that was cut to its bound.
 ///
 /// ```
 /// assert_eq!(relayer_axum::CUT, "…[cut]");
 /// ```
-pub const CUT: &str = "…[cut]";
+pub use relayer::CUT;
 
 /// The size bounds on client input.
 #[derive(Debug, Clone)]
@@ -37,14 +37,7 @@ impl Bounds {
     /// `value`, cut at a character boundary to at most the bound, and then
     /// marked with [`CUT`].
     pub(crate) fn cut<'v>(&self, value: Cow<'v, str>) -> Cow<'v, str> {
-        if value.len() <= self.value_bytes {
-            return value;
-        }
-        let end = (0..=self.value_bytes)
-            .rev()
-            .find(|&end| value.is_char_boundary(end))
-            .unwrap_or(0);
-        Cow::Owned(format!("{}{CUT}", &value[..end]))
+        relayer::cut(value, self.value_bytes)
     }
 }
 
