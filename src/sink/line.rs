@@ -57,12 +57,11 @@ fn string(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
+/// Appends `bytes` as lower-case hex.
 fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)]);
-        out.push(DIGITS[usize::from(byte & 0xf)]);
-    }
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    crate::trace::encode_hex(bytes, &mut out[start..]);
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod otel;
 mod traceparent;
 pub(crate) mod tracestate;
 
+pub(crate) use ids::encode_hex;
 pub use ids::{SpanId, TraceId};
 pub(crate) use traceparent::TRACEPARENT_LEN;
 pub use traceparent::TraceParent;
