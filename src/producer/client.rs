@@ -182,6 +182,9 @@ impl Hooks {
         let mut purged = std::mem::take(&mut *lock(&self.purged));
         purged.sort_unstable_by_key(|(order, _)| *order);
         for (_, message) in purged {
+            // Out of the purged list and into the next queue, as one.
+            let update = self.counters.update();
+            update.dequeued(1);
             message.with_message(|message| self.place(message));
         }
     }
@@ -189,8 +192,9 @@ impl Hooks {
     fn place(&self, message: &Message<'_>) {
         if let Some(spool) = &self.spool {
             if spool.append(message, Origin::Purged, false) != Appended::Yes {
-                self.counters.failed(
+                self.counters.update().failed(
                     message.topic,
+                    1,
                     &"purged from the queue; the spool refused it",
                 );
             }
@@ -201,12 +205,13 @@ impl Hooks {
         let error = if self.closing.load(Ordering::Acquire) {
             "not delivered before shutdown"
         } else if held.keep(message, true) {
+            self.counters.update().enqueued(1);
             return;
         } else {
             "purged from the queue; no room to hold it for the next producer"
         };
         drop(held);
-        self.counters.failed(message.topic, &error);
+        self.counters.update().failed(message.topic, 1, &error);
     }
 }
 
@@ -241,6 +246,9 @@ impl ProducerContext for Callbacks {
             .as_ref()
             .filter(|_| opaque & SPOOL_TICKET != 0);
         let ticket = (opaque & !SPOOL_TICKET) as u64;
+        // The message leaves librdkafka and has its outcome (or goes to
+        // the next queue) in one update.
+        let _update = self.hooks.counters.update();
         self.report(result, replayed.map(|spool| (spool, ticket)), opaque);
         // Last: settling waits for this.
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -279,8 +287,12 @@ impl Callbacks {
             spool.report(ticket, topic, report);
             return;
         }
+        // A direct message (not a replayed one, which the spool counts)
+        // leaves librdkafka.
+        let update = counters.update();
+        update.dequeued(1);
         match result {
-            Ok(_) => counters.delivered(),
+            Ok(_) => update.delivered(1),
             // Purged from the queue before it was ever sent (a dead client,
             // shutdown): safe to send again, without a risk of duplicates.
             // Or in flight from a stalled client, which the broker refuses.
@@ -301,8 +313,9 @@ impl Callbacks {
                     payload: message.payload().unwrap_or_default(),
                 };
                 lock(&self.hooks.purged).push((order, OwnedMessage::new(&purged)));
+                update.enqueued(1);
             }
-            Err((error, message)) => counters.failed(message.topic(), error),
+            Err((error, message)) => update.failed(message.topic(), 1, error),
         }
     }
 }

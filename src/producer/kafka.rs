@@ -286,8 +286,11 @@ impl Shared {
 
     fn send_held(&self, held: &mut Held, client: &Client) {
         for message in held.take() {
+            // From the held queue into librdkafka's, as one.
+            let update = self.hooks.counters.update();
             if let Err(error) = message.with_message(|message| client.send(message, 0)) {
-                self.hooks.counters.failed(&message.topic, &error);
+                update.dequeued(1);
+                update.failed(&message.topic, 1, &error);
             }
         }
     }
@@ -301,11 +304,19 @@ impl Shared {
             && client.producer.client().fatal_error().is_none()
         {
             drop(held);
-            return client.send(message, 0);
+            // Counted in before librdkafka can report the delivery.
+            let update = self.hooks.counters.update();
+            update.enqueued(1);
+            let sent = client.send(message, 0);
+            if sent.is_err() {
+                update.dequeued(1);
+            }
+            return sent;
         }
         if self.hooks.closing.load(Ordering::Acquire) || !held.keep(message, false) {
             return Err(refused);
         }
+        self.hooks.counters.update().enqueued(1);
         Ok(())
     }
 
@@ -370,13 +381,17 @@ impl Producer for KafkaProducer {
                 Appended::Inactive => {}
             }
         }
-        // Counted before librdkafka can report its delivery.
+        // Counted into librdkafka's queue before it can report the delivery.
         hooks.counters.produced();
         let error = match self.shared.send(&message, 0) {
             Some(Ok(())) => return Ok(()),
             Some(Err(error)) => error,
             None => KafkaError::MessageProduction(RDKafkaErrorCode::Fatal),
         };
+        // Not taken after all: out of librdkafka's queue and into the
+        // spool, or held, or dropped, as one.
+        let update = hooks.counters.update();
+        update.dequeued(1);
         if unavailable(&error)
             && let Some(spool) = &hooks.spool
         {
@@ -395,7 +410,7 @@ impl Producer for KafkaProducer {
             },
             _ => error,
         };
-        hooks.counters.refused(topic);
+        update.dropped(topic);
         let topic = topic.to_owned();
         Err(match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::QueueFull) => Error::QueueFull { topic },

@@ -26,6 +26,7 @@ const PRODUCED: &str = "relayer_messages_produced_total";
 const DELIVERED: &str = "relayer_messages_delivered_total";
 const FAILED: &str = "relayer_messages_failed_total";
 const DROPPED: &str = "relayer_messages_dropped_total";
+const REPLACEMENTS: &str = "relayer_producer_replacements_total";
 const QUEUE_DEPTH: &str = "relayer_queue_depth";
 const SPOOL_DEPTH: &str = "relayer_spool_depth";
 const SPOOL_BYTES: &str = "relayer_spool_bytes";
@@ -45,15 +46,16 @@ pub(super) struct Metrics {
     labels: Vec<(&'static str, String)>,
     produced: Counter,
     delivered: Counter,
-    /// The messages produced and not yet delivered, failed or dropped: the
-    /// derived [`Stats::queued`](super::Stats::queued), also for the Kafka
-    /// producer, rather than librdkafka's `in_flight_count()`. That count
-    /// also includes delivery reports and events not yet served, leaves out
-    /// the messages held for a new client and the spooled ones, and would
-    /// need a thread to poll it; this gauge moves with the counters
-    /// (increments and decrements, no lock, no polling), so it agrees with
-    /// `stats()` and with the counters at every scrape. Relayers that share
-    /// a `client_id` add up instead of overwriting each other.
+    replacements: Counter,
+    /// The messages in a queue (librdkafka's, the spool, held for a new
+    /// client): [`Stats::queued`](super::Stats::queued), counted in and out
+    /// with it rather than read from librdkafka's `in_flight_count()`. That
+    /// count also includes delivery reports and events not yet served,
+    /// leaves out the messages held for a new client and the spooled ones,
+    /// and would need a thread to poll it; this gauge moves with the
+    /// counters (increments and decrements, no lock, no polling), so it
+    /// agrees with `stats()` at every scrape. Relayers that share a
+    /// `client_id` add up instead of overwriting each other.
     queue_depth: Gauge,
     spool_depth: Gauge,
     spool_bytes: Gauge,
@@ -69,6 +71,7 @@ impl Metrics {
         Self {
             produced: counter!(PRODUCED, &labels),
             delivered: counter!(DELIVERED, &labels),
+            replacements: counter!(REPLACEMENTS, &labels),
             queue_depth: gauge!(QUEUE_DEPTH, &labels),
             spool_depth: gauge!(SPOOL_DEPTH, &labels),
             spool_bytes: gauge!(SPOOL_BYTES, &labels),
@@ -81,28 +84,32 @@ impl Metrics {
     /// `messages` new messages were produced.
     pub(super) fn produced(&self, messages: u64) {
         self.produced.increment(messages);
-        self.queue_depth.increment(messages as f64);
     }
 
-    pub(super) fn delivered(&self) {
-        self.delivered.increment(1);
-        self.queue_depth.decrement(1.0);
+    /// `delta` messages went into (or, negative, left) a queue.
+    pub(super) fn queue_depth(&self, delta: f64) {
+        self.queue_depth.increment(delta);
+    }
+
+    pub(super) fn delivered(&self, messages: u64) {
+        self.delivered.increment(messages);
     }
 
     pub(super) fn failed(&self, topic: &str, messages: u64) {
         self.failed.increment(&self.labels, topic, messages);
-        self.queue_depth.decrement(messages as f64);
     }
 
     pub(super) fn dropped(&self, topic: &str) {
         self.dropped.increment(&self.labels, topic, 1);
-        self.queue_depth.decrement(1.0);
     }
 
-    /// `messages` messages of `bytes` went into the spool.
-    pub(super) fn spooled(&self, messages: u64, bytes: u64) {
+    pub(super) fn replaced(&self) {
+        self.replacements.increment(1);
+    }
+
+    /// `messages` messages went into the spool.
+    pub(super) fn spooled(&self, messages: u64) {
         self.spool_depth.increment(messages as f64);
-        self.spool_bytes.increment(bytes as f64);
     }
 
     pub(super) fn unspooled(&self, messages: u64) {
@@ -181,6 +188,11 @@ fn describe() {
         "Messages refused (queue and spool full, producer unavailable), per topic"
     );
     describe_counter!(
+        REPLACEMENTS,
+        Unit::Count,
+        "Times the Kafka producer's client was replaced (dead, stalled)"
+    );
+    describe_counter!(
         SAMPLED_OUT,
         Unit::Count,
         "Records the sampling policy left out"
@@ -188,7 +200,7 @@ fn describe() {
     describe_gauge!(
         QUEUE_DEPTH,
         Unit::Count,
-        "Messages produced and not yet delivered, failed or dropped, spooled ones included"
+        "Messages in a queue, not yet delivered or failed: librdkafka's, held, spooled"
     );
     describe_gauge!(
         SPOOL_DEPTH,

@@ -1,4 +1,4 @@
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Mutex;
@@ -11,9 +11,11 @@ use crate::rate_limit::RateLimited;
 /// A snapshot of what happened to the messages handed to a producer.
 ///
 /// Every message is accounted for, in every snapshot, also while other
-/// threads send: `produced == delivered + failed + dropped + queued`. Once a
-/// flush has succeeded, `queued` is 0: a spooled message counts as queued
-/// until the broker acknowledged it.
+/// threads send: `produced == delivered + failed + dropped + queued`, where
+/// `queued` is counted on its own (in when a queue takes a message, out
+/// when it leaves), not derived from the others. Once a flush has
+/// succeeded, `queued` is 0: a spooled message counts as queued until the
+/// broker acknowledged it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -34,6 +36,10 @@ pub struct Stats {
     /// Records the [sampling policy](crate::Sampling) left out: never
     /// produced, so outside the identity above.
     pub sampled_out: u64,
+    /// Times the Kafka producer's librdkafka client was replaced by a new
+    /// one: declared dead (a fatal error), stalled (the broker forgets the
+    /// producer again and again).
+    pub replacements: u64,
     /// Of the `queued` messages, those in the disk spool: written or about
     /// to be, and not yet acknowledged by the broker (replayed ones
     /// included: they leave the spool on their delivery report).
@@ -61,6 +67,7 @@ impl Stats {
         self.dropped += other.dropped;
         self.queued += other.queued;
         self.sampled_out += other.sampled_out;
+        self.replacements += other.replacements;
         self.spooled += other.spooled;
         self.spool_bytes += other.spool_bytes;
         self.spool_skipped_bytes += other.spool_skipped_bytes;
@@ -76,19 +83,20 @@ impl Stats {
 /// Delivery counters shared between a producer and its delivery callbacks.
 ///
 /// Producer implementations count with it so that [`Stats`] mean the same
-/// for every producer. `queued` is derived from the other counters, so the
-/// identity of [`Stats`] holds in every [`snapshot`](Self::snapshot) by
-/// construction: a message is counted as produced before it can be counted
-/// as delivered, failed or dropped, and a snapshot reads those before it
-/// reads `produced`, so `queued` is never negative. Counting takes no lock:
-/// request threads and librdkafka's callbacks never wait for each other.
+/// for every producer. `queued` is counted on its own, not derived from the
+/// others: a message counts in when a queue takes it and out when it leaves
+/// one, so a message lost between two queues, or counted twice, breaks the
+/// identity of [`Stats`] instead of hiding in a remainder. Counting takes no
+/// lock: request threads and librdkafka's callbacks never wait for each
+/// other. A [`snapshot`](Self::snapshot) waits, spinning, for a moment when
+/// no count is half done, so every snapshot is consistent.
 ///
 /// With the `metrics` feature, every count also goes to the `metrics`
 /// facade, labelled `client_id` (see [`new`](Self::new)): the counters
 /// `relayer_messages_{produced,delivered}_total`, the counters
-/// `relayer_messages_{failed,dropped}_total` with a `topic` label too, and
-/// the gauges `relayer_queue_depth` (messages produced and not yet
-/// delivered, failed or dropped: `queued`), `relayer_spool_depth` and
+/// `relayer_messages_{failed,dropped}_total` with a `topic` label too,
+/// `relayer_producer_replacements_total`, and the gauges
+/// `relayer_queue_depth` (`queued`), `relayer_spool_depth` and
 /// `relayer_spool_bytes`. Counters of one of several sinks (see
 /// [`with_sink`](Self::with_sink)) carry a `sink` label too. Their handles
 /// are registered when the counters are created: install the metrics
@@ -101,9 +109,15 @@ pub struct DeliveryCounters {
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    queued: AtomicU64,
+    replacements: AtomicU64,
     spooled: AtomicU64,
     spool_bytes: AtomicU64,
     spool_skipped_bytes: AtomicU64,
+    /// Updates begun and ended (see [`Update`]): a snapshot reads the
+    /// counters between two equal readings of these.
+    begun: AtomicU64,
+    ended: AtomicU64,
     last_errors: Mutex<BTreeMap<String, String>>,
     /// Drops and failures, reported once per period during an outage.
     warnings: RateLimited,
@@ -117,6 +131,9 @@ pub(crate) const DEFAULT_CLIENT_ID: &str = "relayer";
 thread_local! {
     /// The sink whose producer is being built on this thread, if any.
     static SINK_LABEL: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Updates this thread has begun and not ended: a snapshot taken in
+    /// the middle of one must not wait for it.
+    static UPDATING: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Runs `build` with every [`DeliveryCounters::new`] it calls on this
@@ -186,9 +203,13 @@ impl DeliveryCounters {
             delivered: AtomicU64::default(),
             failed: AtomicU64::default(),
             dropped: AtomicU64::default(),
+            queued: AtomicU64::default(),
+            replacements: AtomicU64::default(),
             spooled: AtomicU64::default(),
             spool_bytes: AtomicU64::default(),
             spool_skipped_bytes: AtomicU64::default(),
+            begun: AtomicU64::default(),
+            ended: AtomicU64::default(),
             last_errors: Mutex::default(),
             warnings: RateLimited::default(),
         }
@@ -204,73 +225,79 @@ impl DeliveryCounters {
         self.sink.as_deref()
     }
 
-    /// A message was accepted into the queue.
+    /// A message was accepted into the queue: produced, and queued.
     pub fn produced(&self) {
-        self.produced.fetch_add(1, SeqCst);
-        #[cfg(feature = "metrics")]
-        self.metrics.produced(1);
+        let update = self.update();
+        update.produced(1);
+        update.enqueued(1);
     }
 
-    /// A message was acknowledged by the broker.
+    /// A queued message was acknowledged by the broker.
     pub fn delivered(&self) {
-        self.delivered.fetch_add(1, SeqCst);
-        #[cfg(feature = "metrics")]
-        self.metrics.delivered();
+        let update = self.update();
+        update.dequeued(1);
+        update.delivered(1);
     }
 
-    /// A message to `topic` was refused (it counts as produced and dropped).
+    /// A message to `topic` was refused (it counts as produced and dropped,
+    /// never queued).
     pub fn dropped(&self, topic: &str) {
-        self.produced();
-        self.refused(topic);
+        let update = self.update();
+        update.produced(1);
+        update.dropped(topic);
     }
 
-    /// A message counted as [`produced`](Self::produced) was refused after
-    /// all: it counts as dropped.
-    pub(crate) fn refused(&self, topic: &str) {
-        let dropped = self.dropped.fetch_add(1, SeqCst) + 1;
-        #[cfg(feature = "metrics")]
-        self.metrics.dropped(topic);
-        self.warnings.warn(|suppressed| tracing::warn!(target: "relayer", topic, dropped, suppressed, "message dropped: queue full or producer unavailable"));
-    }
-
-    /// A message to `topic` could not be delivered.
+    /// A queued message to `topic` could not be delivered.
     pub fn failed(&self, topic: &str, error: &dyn Display) {
         self.failed_many(topic, 1, error);
     }
 
-    /// `messages` messages to `topic` could not be delivered, for one
-    /// reason: one count, one warning.
+    /// `messages` queued messages to `topic` could not be delivered, for
+    /// one reason: one count, one warning.
     pub(crate) fn failed_many(&self, topic: &str, messages: u64, error: &dyn Display) {
-        if messages == 0 {
-            return;
-        }
-        let failed = self.failed.fetch_add(messages, SeqCst) + messages;
-        #[cfg(feature = "metrics")]
-        self.metrics.failed(topic, messages);
-        let error = error.to_string();
-        self.warnings.warn(|suppressed| {
-            tracing::warn!(target: "relayer", topic, error, failed, suppressed, "message delivery failed");
-        });
-        let mut last_errors = self.last_errors.lock().unwrap_or_else(|e| e.into_inner());
-        last_errors.insert(topic.to_owned(), error);
+        let update = self.update();
+        update.dequeued(messages);
+        update.failed(topic, messages, error);
     }
 
-    /// A consistent snapshot of the counters.
+    /// Begins an update of several counts that a snapshot sees whole or
+    /// not at all: a message moved from one queue to another, or out of a
+    /// queue with its outcome.
+    pub(crate) fn update(&self) -> Update<'_> {
+        UPDATING.set(UPDATING.get() + 1);
+        self.begun.fetch_add(1, SeqCst);
+        Update(self)
+    }
+
+    /// A consistent snapshot of the counters: taken while no update is
+    /// half done (but one this thread is in the middle of).
     pub fn snapshot(&self) -> Stats {
-        // Outcomes first, then `produced`: every message counted in an
-        // outcome was counted as produced before, so it is seen there too.
-        let delivered = self.delivered.load(SeqCst);
-        let failed = self.failed.load(SeqCst);
-        let dropped = self.dropped.load(SeqCst);
-        let produced = self.produced.load(SeqCst);
+        let mut attempts = 0_u32;
+        loop {
+            let ended = self.ended.load(SeqCst);
+            let stats = self.read();
+            // No update was under way when `ended` was read, and none began
+            // since: the counts read are those of one moment.
+            if self.begun.load(SeqCst) == ended || UPDATING.get() > 0 {
+                return stats;
+            }
+            attempts += 1;
+            if attempts.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    fn read(&self) -> Stats {
         Stats {
-            produced,
-            delivered,
-            failed,
-            dropped,
-            // Never negative, even if a count were ever off: a wrong
-            // figure is better than a panic or a wrapped one.
-            queued: produced.saturating_sub(delivered + failed + dropped),
+            produced: self.produced.load(SeqCst),
+            delivered: self.delivered.load(SeqCst),
+            failed: self.failed.load(SeqCst),
+            dropped: self.dropped.load(SeqCst),
+            queued: self.queued.load(SeqCst),
+            replacements: self.replacements.load(SeqCst),
             spooled: self.spooled.load(SeqCst),
             spool_bytes: self.spool_bytes.load(SeqCst),
             spool_skipped_bytes: self.spool_skipped_bytes.load(SeqCst),
@@ -283,64 +310,122 @@ impl DeliveryCounters {
                 .clone(),
         }
     }
+}
 
-    /// A message went into the spool: a new one (`new`, counted as produced)
-    /// or one that was in librdkafka's queue.
-    pub(crate) fn spooled(&self, new: bool, bytes: u64) {
-        self.produced.fetch_add(u64::from(new), SeqCst);
-        self.spooled.fetch_add(1, SeqCst);
-        self.spool_bytes.fetch_add(bytes, SeqCst);
+/// Counts of one update: a snapshot waits until it is dropped. Keep it
+/// short, and never wait for anything while holding it.
+pub(crate) struct Update<'a>(&'a DeliveryCounters);
+
+impl Drop for Update<'_> {
+    fn drop(&mut self) {
+        self.0.ended.fetch_add(1, SeqCst);
+        UPDATING.set(UPDATING.get() - 1);
+    }
+}
+
+impl Update<'_> {
+    /// `messages` new messages were handed over (not yet queued: see
+    /// [`enqueued`](Self::enqueued)).
+    pub(crate) fn produced(&self, messages: u64) {
+        self.0.produced.fetch_add(messages, SeqCst);
         #[cfg(feature = "metrics")]
-        {
-            if new {
-                self.metrics.produced(1);
-            }
-            self.metrics.spooled(1, bytes);
-        }
+        self.0.metrics.produced(messages);
     }
 
-    /// Messages a previous process left in the spool, found at start: they
-    /// count as produced by this one.
-    pub(crate) fn recovered(&self, messages: u64, bytes: u64, skipped_bytes: u64) {
-        self.produced.fetch_add(messages, SeqCst);
-        self.spooled.fetch_add(messages, SeqCst);
-        self.spool_bytes.fetch_add(bytes, SeqCst);
-        self.spool_skipped_bytes.fetch_add(skipped_bytes, SeqCst);
+    /// A queue took `messages` messages.
+    pub(crate) fn enqueued(&self, messages: u64) {
+        self.0.queued.fetch_add(messages, SeqCst);
         #[cfg(feature = "metrics")]
-        {
-            self.metrics.produced(messages);
-            self.metrics.spooled(messages, bytes);
-        }
+        self.0.metrics.queue_depth(messages as f64);
     }
 
-    /// `messages` left the spool: delivered, failed, or lost (counted as
-    /// such by the caller, after this).
+    /// `messages` messages left a queue.
+    pub(crate) fn dequeued(&self, messages: u64) {
+        // Wraps if ever counted out more than in: a broken identity, seen.
+        self.0.queued.fetch_sub(messages, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.0.metrics.queue_depth(-(messages as f64));
+    }
+
+    /// `messages` messages were acknowledged by the broker.
+    pub(crate) fn delivered(&self, messages: u64) {
+        self.0.delivered.fetch_add(messages, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.0.metrics.delivered(messages);
+    }
+
+    /// A message to `topic` was refused: dropped.
+    pub(crate) fn dropped(&self, topic: &str) {
+        let dropped = self.0.dropped.fetch_add(1, SeqCst) + 1;
+        #[cfg(feature = "metrics")]
+        self.0.metrics.dropped(topic);
+        self.0.warnings.warn(|suppressed| tracing::warn!(target: "relayer", topic, dropped, suppressed, "message dropped: queue full or producer unavailable"));
+    }
+
+    /// `messages` messages to `topic` could not be delivered.
+    pub(crate) fn failed(&self, topic: &str, messages: u64, error: &dyn Display) {
+        if messages == 0 {
+            return;
+        }
+        let failed = self.0.failed.fetch_add(messages, SeqCst) + messages;
+        #[cfg(feature = "metrics")]
+        self.0.metrics.failed(topic, messages);
+        let error = error.to_string();
+        self.0.warnings.warn(|suppressed| {
+            tracing::warn!(target: "relayer", topic, error, failed, suppressed, "message delivery failed");
+        });
+        let mut last_errors = self.0.last_errors.lock().unwrap_or_else(|e| e.into_inner());
+        last_errors.insert(topic.to_owned(), error);
+    }
+
+    /// A dead or stalled producer client was replaced by a new one.
+    pub(crate) fn replaced(&self) {
+        self.0.replacements.fetch_add(1, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.0.metrics.replaced();
+    }
+
+    /// `messages` queued messages went into the spool, or a previous
+    /// process left them there.
+    pub(crate) fn spooled(&self, messages: u64) {
+        self.0.spooled.fetch_add(messages, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.0.metrics.spooled(messages);
+    }
+
+    /// `messages` left the spool.
     pub(crate) fn unspooled(&self, messages: u64) {
-        self.spooled.fetch_sub(messages, SeqCst);
+        self.0.spooled.fetch_sub(messages, SeqCst);
         #[cfg(feature = "metrics")]
-        self.metrics.unspooled(messages);
+        self.0.metrics.unspooled(messages);
     }
 
-    /// The spool's files shrank (or grew) by `delta` bytes.
+    /// The spool's files grew (or shrank) by `delta` bytes.
     pub(crate) fn spool_bytes(&self, delta: i64) {
         if delta >= 0 {
-            self.spool_bytes.fetch_add(delta as u64, SeqCst);
+            self.0.spool_bytes.fetch_add(delta as u64, SeqCst);
         } else {
-            self.spool_bytes.fetch_sub(delta.unsigned_abs(), SeqCst);
+            self.0.spool_bytes.fetch_sub(delta.unsigned_abs(), SeqCst);
         }
         #[cfg(feature = "metrics")]
-        self.metrics.spool_bytes(delta);
+        self.0.metrics.spool_bytes(delta);
     }
 
     /// Spool bytes that could not be read back were skipped.
     pub(crate) fn spool_skipped(&self, bytes: u64) {
-        self.spool_skipped_bytes.fetch_add(bytes, SeqCst);
+        self.0.spool_skipped_bytes.fetch_add(bytes, SeqCst);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn identity(stats: &Stats) -> bool {
+        // Wrapping: a message counted out of a queue twice wraps it round.
+        let outcomes = stats.delivered + stats.failed + stats.dropped;
+        stats.produced == outcomes.wrapping_add(stats.queued)
+    }
 
     #[test]
     fn counts_and_last_error_per_topic() {
@@ -360,22 +445,81 @@ mod tests {
         assert_eq!(stats.last_errors["orders"], "broker down");
     }
 
+    /// `queued` is counted, not derived: a message that leaves a queue
+    /// without an outcome, or gets two, shows.
+    #[test]
+    fn a_lost_or_twice_counted_message_breaks_the_identity() {
+        let counters = DeliveryCounters::default();
+        counters.produced();
+        counters.produced();
+        assert!(identity(&counters.snapshot()));
+        // Out of a queue, into none, with no outcome: lost.
+        counters.update().dequeued(1);
+        let lost = counters.snapshot();
+        assert!(!identity(&lost), "{lost:?}");
+        // Delivered, and then failed too, out of no queue.
+        let counters = DeliveryCounters::default();
+        counters.produced();
+        counters.delivered();
+        counters.update().failed("orders", 1, &"twice");
+        let twice = counters.snapshot();
+        assert!(!identity(&twice), "{twice:?}");
+    }
+
+    #[test]
+    fn a_snapshot_never_sees_half_an_update() {
+        let counters = DeliveryCounters::default();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|threads| {
+            for _ in 0..2 {
+                threads.spawn(|| {
+                    while !stop.load(SeqCst) {
+                        counters.produced();
+                        // Moved between queues, then delivered.
+                        let update = counters.update();
+                        update.dequeued(1);
+                        update.enqueued(1);
+                        drop(update);
+                        counters.delivered();
+                    }
+                });
+            }
+            for _ in 0..20_000 {
+                let stats = counters.snapshot();
+                assert!(identity(&stats), "{stats:?}");
+            }
+            stop.store(true, SeqCst);
+        });
+    }
+
     #[test]
     fn spooled_messages_are_queued_until_they_leave() {
         let counters = DeliveryCounters::default();
-        counters.recovered(2, 200, 7);
-        counters.spooled(true, 100);
+        {
+            let update = counters.update();
+            update.produced(3);
+            update.enqueued(3);
+            update.spooled(3);
+            update.spool_bytes(300);
+            update.spool_skipped(7);
+        }
         let stats = counters.snapshot();
         assert_eq!((stats.produced, stats.queued, stats.spooled), (3, 3, 3));
         assert_eq!((stats.spool_bytes, stats.spool_skipped_bytes), (300, 7));
-        counters.unspooled(1);
-        counters.delivered();
-        counters.unspooled(1);
-        counters.failed("orders", &"too large");
+        for failed in [false, true] {
+            let update = counters.update();
+            update.dequeued(1);
+            update.unspooled(1);
+            match failed {
+                false => update.delivered(1),
+                true => update.failed("orders", 1, &"too large"),
+            }
+        }
         let stats = counters.snapshot();
         assert_eq!(
             (stats.delivered, stats.failed, stats.queued, stats.spooled),
             (1, 1, 1, 1)
         );
+        assert!(identity(&stats));
     }
 }

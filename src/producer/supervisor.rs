@@ -89,6 +89,7 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         };
         // Held messages go first, purged ones before newer ones.
         shared.install(Arc::new(new));
+        shared.hooks.counters.update().replaced();
         replaced_at = Some(Instant::now());
         drop(old);
         shared.hooks.place_purged();

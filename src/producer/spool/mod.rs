@@ -26,7 +26,7 @@ use std::fmt::Display;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use super::{DeliveryCounters, Message};
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// How many messages may wait for the writer thread.
-const QUEUE_MESSAGES: usize = 100_000;
+const QUEUE_MESSAGES: u64 = 100_000;
 
 /// How many bytes may wait for the writer thread.
 const QUEUE_BYTES: u64 = 64 * 1024 * 1024;
@@ -93,13 +93,17 @@ pub(crate) struct Spool {
     in_spool: AtomicU64,
     /// Bytes taken, to be written or in a segment: what the cap applies to.
     bytes: AtomicU64,
-    /// Bytes waiting for the writer thread.
+    /// Messages and bytes waiting for the writer thread.
+    queued_messages: AtomicU64,
     queued_bytes: AtomicU64,
     /// Appends are refused until then (milliseconds since `epoch`): the
     /// disk refused a write.
     refuse_until: AtomicU64,
     epoch: Instant,
-    commands: SyncSender<Command>,
+    /// Never full: the queue is bounded by `queued_messages` and
+    /// `queued_bytes` for new messages, so that commands and purged
+    /// messages are always taken, without waiting.
+    commands: Sender<Command>,
     /// Taken by the writer thread when it starts.
     receiver: Mutex<Option<Receiver<Command>>>,
     /// A segment was created or deleted since the last sync.
@@ -157,18 +161,26 @@ impl Spool {
                 "torn or corrupt records in the spool skipped; their messages are lost"
             );
         }
-        counters.recovered(records, bytes, found.skipped_bytes);
+        {
+            let update = counters.update();
+            update.produced(records);
+            update.enqueued(records);
+            update.spooled(records);
+            update.spool_bytes(bytes as i64);
+            update.spool_skipped(found.skipped_bytes);
+        }
         let next_sequence = found
             .segments
             .last()
             .map_or(files::FIRST_SEQUENCE, |s| s.sequence + 1);
-        let (commands, receiver) = mpsc::sync_channel(QUEUE_MESSAGES);
+        let (commands, receiver) = mpsc::channel();
         Ok(Arc::new(Self {
             dir: dir.to_owned(),
             max_bytes,
             counters,
             in_spool: AtomicU64::new(records),
             bytes: AtomicU64::new(bytes),
+            queued_messages: AtomicU64::new(0),
             queued_bytes: AtomicU64::new(0),
             refuse_until: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -219,11 +231,13 @@ impl Spool {
         self.in_spool.load(Ordering::Acquire) > 0
     }
 
-    /// Takes `message` for the spool, and counts it. With `only_while_active`, nothing is
-    /// taken when the spool is empty: the caller then sends directly, in
-    /// order. Never waits for the disk; purged messages wait for room in
-    /// the writer's queue (they come from librdkafka's thread, not from a
-    /// request).
+    /// Takes `message` for the spool, and counts it: a new one as produced,
+    /// and as queued (a message from another queue was counted out of it
+    /// by the caller, in the same update). With `only_while_active`,
+    /// nothing is taken when the spool is empty: the caller then sends
+    /// directly, in order. Never waits, for the disk or for room: purged
+    /// messages come from librdkafka's queue, bounded already, and are
+    /// never refused for want of room in the writer's queue.
     pub(crate) fn append(
         &self,
         message: &Message<'_>,
@@ -238,8 +252,7 @@ impl Spool {
         if taken.is_err() {
             return Appended::Inactive;
         }
-        let mut encoded = Vec::with_capacity(record::encoded_len(message));
-        let len = record::encode(message, &mut encoded) as u64;
+        let len = record::encoded_len(message) as u64;
         let over_cap = || {
             let over = self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes;
             if over {
@@ -247,38 +260,69 @@ impl Spool {
             }
             over
         };
+        let no_room = || {
+            let messages = self.queued_messages.fetch_add(1, Ordering::AcqRel) + 1;
+            let bytes = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+            let full = messages > QUEUE_MESSAGES || bytes > QUEUE_BYTES;
+            if full {
+                self.queued_messages.fetch_sub(1, Ordering::AcqRel);
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            }
+            full
+        };
         if self.refusing() || over_cap() {
             self.in_spool.fetch_sub(1, Ordering::AcqRel);
-            return self.refuse(message.topic, origin, false);
+            return self.refuse(message.topic, origin);
         }
-        // Counted before the writer thread can count what becomes of it.
-        self.counters.spooled(origin == Origin::New, 0);
-        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
-        let command = Command::Append {
-            record: encoded,
-            early: origin == Origin::Purged,
-        };
-        let sent = match origin {
-            Origin::Purged => self.commands.send(command).is_ok(),
-            _ if queued > QUEUE_BYTES => false,
-            _ => self.commands.try_send(command).is_ok(),
-        };
-        if sent {
+        if origin != Origin::Purged && no_room() {
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            self.in_spool.fetch_sub(1, Ordering::AcqRel);
+            return self.refuse(message.topic, origin);
+        }
+        if origin == Origin::Purged {
+            self.queued_messages.fetch_add(1, Ordering::AcqRel);
+            self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        }
+        let mut record = Vec::with_capacity(len as usize);
+        record::encode(message, &mut record);
+        {
+            // Counted before the writer thread can count what becomes of it.
+            let update = self.counters.update();
+            if origin == Origin::New {
+                update.produced(1);
+            }
+            update.enqueued(1);
+            update.spooled(1);
+        }
+        let early = origin == Origin::Purged;
+        if self
+            .commands
+            .send(Command::Append { record, early })
+            .is_ok()
+        {
             return Appended::Yes;
         }
+        // The writer thread is gone: the spool was stopped.
+        self.queued_messages.fetch_sub(1, Ordering::AcqRel);
         self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         self.bytes.fetch_sub(len, Ordering::AcqRel);
         self.in_spool.fetch_sub(1, Ordering::AcqRel);
-        self.counters.unspooled(1);
-        self.refuse(message.topic, origin, origin == Origin::New)
+        let update = self.counters.update();
+        update.dequeued(1);
+        update.unspooled(1);
+        match origin {
+            Origin::Purged => {}
+            _ => update.dropped(message.topic),
+        }
+        Appended::Refused
     }
 
-    /// Counts a refused message as dropped (a new one, also as produced,
-    /// unless it already was); a purged one is the caller's to count.
-    fn refuse(&self, topic: &str, origin: Origin, produced: bool) -> Appended {
+    /// Counts a refused message as dropped (a new one also as produced);
+    /// a purged one is the caller's to count.
+    fn refuse(&self, topic: &str, origin: Origin) -> Appended {
         match origin {
-            Origin::New if !produced => self.counters.dropped(topic),
-            Origin::New | Origin::Refused => self.counters.refused(topic),
+            Origin::New => self.counters.dropped(topic),
+            Origin::Refused => self.counters.update().dropped(topic),
             Origin::Purged => {}
         }
         Appended::Refused
@@ -303,11 +347,14 @@ impl Spool {
         segment.finished(offset);
         let done = segment.is_done();
         drop(state);
-        self.counters.unspooled(1);
+        let update = self.counters.update();
+        update.dequeued(1);
+        update.unspooled(1);
         match report {
-            Report::Failed(error) => self.counters.failed(topic, error),
-            _ => self.counters.delivered(),
+            Report::Failed(error) => update.failed(topic, 1, error),
+            _ => update.delivered(1),
         }
+        drop(update);
         let emptied = self.in_spool.fetch_sub(1, Ordering::AcqRel) == 1;
         if done || emptied {
             self.wake.notify_all();
@@ -316,28 +363,14 @@ impl Spool {
 
     /// Waits until every purged message taken so far is written, and seals
     /// their segment: what comes later goes after it. At most until
-    /// `deadline`; false when it took longer.
+    /// `deadline`; false when it took longer (the writer seals it all the
+    /// same when it gets there).
     pub(crate) fn seal_early(&self, deadline: Instant) -> bool {
         let (reply, done) = mpsc::sync_channel(1);
-        self.command(Command::Seal(reply), deadline)
+        self.commands.send(Command::Seal(reply)).is_ok()
             && done
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .is_ok()
-    }
-
-    /// Hands `command` to the writer thread, after what it was given
-    /// before, waiting for room in its queue until `deadline` at most.
-    fn command(&self, mut command: Command, deadline: Instant) -> bool {
-        loop {
-            match self.commands.try_send(command) {
-                Ok(()) => return true,
-                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                    command = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => return false,
-            }
-        }
     }
 
     /// True when no segment file is left: every message spooled was
@@ -365,7 +398,7 @@ impl Spool {
         self.state().stopped = true;
         self.wake.notify_all();
         let (reply, synced) = mpsc::sync_channel(1);
-        let synced = self.command(Command::Stop(reply), deadline)
+        let synced = self.commands.send(Command::Stop(reply)).is_ok()
             && synced
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .is_ok();
@@ -394,8 +427,11 @@ impl Spool {
         if messages == 0 {
             return;
         }
-        self.counters.unspooled(messages);
-        self.counters.failed_many(topic, messages, error);
+        let update = self.counters.update();
+        update.dequeued(messages);
+        update.unspooled(messages);
+        update.failed(topic, messages, error);
+        drop(update);
         if self.in_spool.fetch_sub(messages, Ordering::AcqRel) == messages {
             self.wake.notify_all();
         }

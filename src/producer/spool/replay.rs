@@ -205,7 +205,7 @@ fn lose_rest(spool: &Spool, sequence: u64, bytes: u64) {
             .map_or(0, |segment| segment.lose_rest())
     };
     tracing::warn!(target: "relayer", lost, bytes, "spool segment corrupt or unreadable: messages lost");
-    spool.counters.spool_skipped(bytes);
+    spool.counters.update().spool_skipped(bytes);
     spool.lost("spool", lost, &"spool record corrupt or unreadable");
 }
 
@@ -213,7 +213,7 @@ fn lose_rest(spool: &Spool, sequence: u64, bytes: u64) {
 fn delete(spool: &Spool, segments: &[(u64, u64)]) {
     for (sequence, end) in segments {
         spool.bytes.fetch_sub(*end, Ordering::AcqRel);
-        spool.counters.spool_bytes(-(*end as i64));
+        spool.counters.update().spool_bytes(-(*end as i64));
         if let Err(error) = files::remove(&spool.dir, *sequence) {
             tracing::warn!(target: "relayer", %error, "could not delete a delivered spool segment");
         }

@@ -84,6 +84,9 @@ pub(super) fn run(spool: &Spool, commands: &Receiver<Command>) {
                     }
                 }
                 spool.queued_bytes.fetch_sub(bytes as u64, Ordering::AcqRel);
+                spool
+                    .queued_messages
+                    .fetch_sub(batch.len() as u64, Ordering::AcqRel);
                 writer.append(spool, &batch, early);
             }
             Ok(Command::Seal(reply)) => {
@@ -120,7 +123,7 @@ impl Writer {
             Ok(written) => {
                 self.failing_until = None;
                 self.backoff = Duration::ZERO;
-                spool.counters.spool_bytes(written as i64);
+                spool.counters.update().spool_bytes(written as i64);
                 spool.wake.notify_all();
             }
             Err(error) => {
