@@ -3,139 +3,29 @@
 //! state. Delivery must resume within seconds, without a new relayer, and
 //! every record sent once the broker is back must be on the topic.
 //!
-//! Each test runs a broker of its own, from the command line that
-//! `../shared/kafka/broker.sh cmd PORT` prints. Like the rest of the
-//! real-broker suite, it runs when `RELAYER_TEST_BROKERS` is set (CI starts
-//! a broker and sets it) and prints a notice and passes otherwise.
+//! Each test runs a broker of its own (`support/own_broker.rs`).
+
+#[path = "support/own_broker.rs"]
+mod own_broker;
+#[path = "support/skip.rs"]
+mod skip;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use own_broker::OwnBroker;
 use relayer::record::{Outcome, RpcDetails};
 use relayer::{Relayer, Scope};
 use relayer_test::Consumer;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-/// How soon after the restart records must be delivered again.
-const RESUME_WITHIN: Duration = Duration::from_secs(30);
-
-/// A broker of this test's own.
-struct OwnBroker {
-    command: Vec<String>,
-    port: u16,
-    child: Child,
-}
-
-impl OwnBroker {
-    /// Starts one on a free port, or says why not (and the test skips).
-    fn start() -> Option<Self> {
-        if std::env::var("RELAYER_TEST_BROKERS").is_err() {
-            println!("skipping: RELAYER_TEST_BROKERS is not set (no real broker installed)");
-            return None;
-        }
-        let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/broker.sh");
-        let output = Command::new(&script)
-            .args(["cmd", &port.to_string()])
-            .output();
-        let command: Vec<String> = match output {
-            Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            other => {
-                println!(
-                    "skipping: no broker command from {}: {other:?}",
-                    script.display()
-                );
-                return None;
-            }
-        };
-        let child = spawn(&command, port);
-        Some(Self {
-            command,
-            port,
-            child,
-        })
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// `kill -9`, then the same command on the same port: memory storage,
-    /// so topics and producer state are gone.
-    fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = spawn(&self.command, self.port);
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn restart(&mut self) {
-        self.child = spawn(&self.command, self.port);
-    }
-
-    /// Creates topics as `broker.sh topic` does, on this broker's port.
-    fn create_topics(&self, topics: &[&str]) {
-        for topic in topics {
-            let status = Command::new(&self.command[0])
-                .args(["topic", "create", topic, "--broker"])
-                .arg(format!("tcp://{}", self.address()))
-                .args(["--partitions", "3"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "topic {topic} created");
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port of the range kept for such brokers (19300–19399) that nothing
-/// listens on: several tests, and runs of the suite, can share a machine.
-fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let first = (std::process::id() as u16).wrapping_mul(7) + NEXT.fetch_add(31, Ordering::Relaxed);
-    (0..100)
-        .map(|n| 19_300 + first.wrapping_add(n) % 100)
-        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port in 19300-19399")
-}
-
-fn spawn(command: &[String], port: u16) -> Child {
-    let mut child = Command::new(&command[0])
-        .args(&command[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the broker listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "port {port} was taken by another broker"
-    );
-    child
-}
+/// How soon after the restart records must be delivered again: the stall
+/// is recognised 5 s after the last delivery at the earliest (librdkafka's
+/// statistics come every second), and a new client needs a moment.
+const RESUME_WITHIN: Duration = Duration::from_secs(15);
 
 /// One request: an event and its record, with the id `id`.
 fn request(relayer: &Relayer, id: String) {
@@ -184,7 +74,7 @@ fn assert_on_topic(address: &str, expected: &BTreeSet<String>) {
 /// A broker of its own, its topics, and a relayer on it.
 fn broker_and_relayer() -> Option<(OwnBroker, Relayer)> {
     let broker = OwnBroker::start()?;
-    broker.create_topics(&["order", "logging"]);
+    broker.create_topics(&["order", "logging"], 3);
     let relayer = Relayer::builder("logging")
         .brokers(broker.address())
         .build()
@@ -218,17 +108,17 @@ fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
             }
             after
         });
-        while sent.load(Ordering::Acquire) < 2_000 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait::until("2,000 requests sent", TIMEOUT, || {
+            sent.load(Ordering::Acquire) >= 2_000
+        });
         broker.kill_and_restart();
-        broker.create_topics(&["order", "logging"]);
+        broker.create_topics(&["order", "logging"], 3);
         restarted.store(true, Ordering::Release);
         let back = Instant::now();
         let at_restart = sent.load(Ordering::Acquire);
-        while sent.load(Ordering::Acquire) < at_restart + 2_000 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait::until("2,000 requests sent after the restart", TIMEOUT, || {
+            sent.load(Ordering::Acquire) >= at_restart + 2_000
+        });
         stop.store(true, Ordering::Release);
         let after = load.join().unwrap();
         let took = resumed(&relayer, back);
@@ -244,6 +134,11 @@ fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
         stats.produced,
         stats.delivered + stats.failed + stats.dropped + stats.queued
     );
+    assert_eq!(
+        stats.replacements, 1,
+        "the stalled client was replaced: {stats:?}"
+    );
+    assert_eq!((stats.failed, stats.dropped), (0, 0), "{stats:?}");
     assert_on_topic(&broker.address(), &after_restart);
 }
 
@@ -261,7 +156,7 @@ fn after_a_kill_with_nothing_in_flight_delivery_resumes() {
     broker.kill();
     std::thread::sleep(Duration::from_secs(1));
     broker.restart();
-    broker.create_topics(&["order", "logging"]);
+    broker.create_topics(&["order", "logging"], 3);
     let back = Instant::now();
     let mut after = BTreeSet::new();
     for n in 0..100 {
@@ -272,5 +167,10 @@ fn after_a_kill_with_nothing_in_flight_delivery_resumes() {
     let took = resumed(&relayer, back);
     let stats = relayer.stats();
     println!("kill -9 while idle: delivery resumed {took:?} after the restart; {stats:?}");
+    assert_eq!(
+        stats.replacements, 1,
+        "the stalled client was replaced: {stats:?}"
+    );
+    assert_eq!((stats.delivered, stats.failed), (400, 0), "{stats:?}");
     assert_on_topic(&broker.address(), &after);
 }

@@ -7,6 +7,9 @@
 //! such a broker (like most production clusters) does not create topics on
 //! first use.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -24,8 +27,8 @@ fn brokers() -> Option<String> {
         .ok()
         .filter(|b| !b.is_empty());
     if brokers.is_none() {
-        println!(
-            "skipping: RELAYER_TEST_BROKERS is not set (set it to a Kafka-compatible broker, e.g. localhost:9092)"
+        skip::skip(
+            "RELAYER_TEST_BROKERS is not set (set it to a Kafka-compatible broker, e.g. localhost:9092)",
         );
     }
     brokers

@@ -3,6 +3,8 @@
 //! beside a file that fails (a full disk, a closed pipe), a sink that
 //! blocks, and a shutdown with a queue left.
 
+#[path = "support/skip.rs"]
+mod skip;
 #[path = "support/small_disk.rs"]
 mod small_disk;
 

@@ -5,6 +5,8 @@
 
 #[path = "support/segment.rs"]
 mod segment;
+#[path = "support/skip.rs"]
+mod skip;
 #[path = "support/small_disk.rs"]
 mod small_disk;
 

@@ -6,6 +6,8 @@
 
 #[path = "../examples/trace_flow/flow.rs"]
 mod flow;
+#[path = "support/skip.rs"]
+mod skip;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -66,7 +68,7 @@ async fn three_services_on_a_real_broker_tell_one_story() {
         .ok()
         .filter(|b| !b.is_empty())
     else {
-        println!("skipping: RELAYER_TEST_BROKERS is not set");
+        skip::skip("RELAYER_TEST_BROKERS is not set");
         return;
     };
     // Such a broker does not create topics on first use.

@@ -15,11 +15,7 @@ impl SmallDisk {
             .status()
             .is_ok_and(|status| status.success());
         if !mounted {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs as root: mounting a tmpfs must work"
-            );
-            println!("skipped: mounting a tmpfs needs root");
+            super::skip::skip("mounting a tmpfs needs root");
             return None;
         }
         Some(Self(dir))
