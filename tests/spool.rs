@@ -172,9 +172,9 @@ fn past_the_size_cap_messages_are_dropped_and_counted() {
     assert_eq!(stats.dropped, refused, "{stats:?}");
     assert!(refused > 0, "{stats:?}");
     assert!(stats.spool_bytes <= cap, "{stats:?}");
-    let on_disk: u64 = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().metadata().unwrap().len())
+    let on_disk: u64 = segment::files(dir.path())
+        .iter()
+        .map(|path| path.metadata().unwrap().len())
         .sum();
     assert_eq!(on_disk, stats.spool_bytes);
 
@@ -270,10 +270,7 @@ fn spool_for_later(broker: &EmbeddedBroker, dir: &Path, count: u64) {
 }
 
 fn segment(dir: &Path) -> std::path::PathBuf {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
+    let mut files = segment::files(dir);
     files.sort();
     assert_eq!(files.len(), 1, "{files:?}");
     files.pop().unwrap()

@@ -102,8 +102,11 @@ fn a_drained_spool_leaves_no_cursor_that_a_later_spool_trips_on() {
     first.flush(TIMEOUT).unwrap();
     assert_eq!(first.shutdown(TIMEOUT).delivered, 100);
     drop(first);
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(left.is_empty(), "a drained spool leaves nothing: {left:?}");
+    let left = segment::files(dir.path());
+    assert!(
+        left.is_empty(),
+        "a drained spool leaves no segment: {left:?}"
+    );
 
     // A second one spools as many records of the same size, and stops.
     broker.down().unwrap();
@@ -200,11 +203,7 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
     std::thread::sleep(Duration::from_millis(300));
 
     // A flipped bit in the middle of the segment still being written.
-    let segment = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.extension().is_some_and(|e| e == "spool"))
-        .unwrap();
+    let segment = segment::files(dir.path()).pop().unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
     let at = segment::record_start(&bytes, 1_000) + 20;
     bytes[at] ^= 0x10;
@@ -267,12 +266,15 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
     );
 }
 
-/// Files this process has open in `dir` (other tests run beside this one).
-fn open_files_in(dir: &Path) -> usize {
+/// Segment files this process has open in `dir` (other tests run beside
+/// this one).
+fn open_segments_in(dir: &Path) -> usize {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter(|target| target.starts_with(dir))
+        .filter(|target| {
+            target.starts_with(dir) && target.extension().is_some_and(|e| e == "spool")
+        })
         .count()
 }
 
@@ -298,10 +300,10 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
     std::thread::sleep(Duration::from_millis(300));
     let stats = relayer.stats();
     println!("disk full: {refused} refused; {stats:?}");
-    let segments = std::fs::read_dir(disk.path()).unwrap().count();
+    let segments = segment::files(disk.path()).len();
     assert!(segments <= 2, "{segments} segment files");
-    let open = open_files_in(disk.path());
-    assert!(open <= 2, "{open} files open in the spool");
+    let open = open_segments_in(disk.path());
+    assert!(open <= 2, "{open} segment files open in the spool");
     assert_identity(&stats);
     assert_eq!(stats.dropped, refused, "every refusal counted: {stats:?}");
     assert!(refused > 0, "the disk filled: {stats:?}");

@@ -219,7 +219,7 @@ impl KafkaProducer {
                 .failed(&message.topic, &"not delivered before shutdown");
         }
         if let Some(spool) = &hooks.spool {
-            spool.seal_early(deadline);
+            spool.seal_early();
             spool.stop(deadline);
         }
         flushed

@@ -61,7 +61,7 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         let settled = old.settle(Instant::now() + SETTLE, fatal);
         shared.hooks.place_purged();
         if let Some(spool) = &shared.hooks.spool {
-            spool.seal_early(Instant::now() + SETTLE);
+            spool.seal_early();
         }
         if !settled {
             tracing::warn!(target: "relayer", "the dead Kafka producer did not hand back every message in time; the late ones go after newer ones");

@@ -1,17 +1,18 @@
-//! The spool's files: `<sequence>.spool` segments, replayed in sequence
-//! order, and `<sequence>.replayed` cursors, written at a clean stop, that
-//! say which records of a segment were already delivered.
+//! The spool's directory: `<sequence>.spool` segments, replayed in
+//! sequence order, the [ledger](super::ledger) of what was delivered, and
+//! `spool.lock`, held by the process that owns the directory.
 
-use std::collections::BTreeSet;
-use std::fs::{self, File};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
+use super::disk::Disk;
+use super::ledger::{self, Entry};
 use super::record::{self, Next};
 use super::segment::Segment;
 
-const EXTENSION: &str = "spool";
-const CURSOR_EXTENSION: &str = "replayed";
+const EXTENSION: &str = ".spool";
+pub(super) const LOCK: &str = "spool.lock";
 
 /// The sequence of a new spool's first segment: far from 0, so that a
 /// segment can always be put before the oldest one (see
@@ -19,93 +20,51 @@ const CURSOR_EXTENSION: &str = "replayed";
 pub(super) const FIRST_SEQUENCE: u64 = 1 << 32;
 
 pub(super) fn path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("{sequence:020}.{EXTENSION}"))
+    dir.join(format!("{sequence:020}{EXTENSION}"))
 }
 
-pub(super) fn cursor_path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("{sequence:020}.{CURSOR_EXTENSION}"))
+/// The sequence of a segment's file name.
+pub(super) fn sequence(name: &str) -> Option<u64> {
+    name.strip_suffix(EXTENSION)?.parse().ok()
 }
 
-/// How far a segment was delivered: every record before `start`, and the
-/// records at the offsets in `done` after it.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Cursor {
-    pub(super) start: u64,
-    pub(super) done: BTreeSet<u64>,
-}
-
-/// Records the cursor of segment `sequence`, durably: the next process
-/// must not send those records again.
-pub(super) fn write_cursor(dir: &Path, sequence: u64, cursor: &Cursor) -> io::Result<()> {
-    let mut text = cursor.start.to_string();
-    for offset in &cursor.done {
-        text.push('\n');
-        text.push_str(&offset.to_string());
-    }
-    let path = cursor_path(dir, sequence);
-    fs::write(&path, text)?;
-    File::open(&path)?.sync_all()
-}
-
-fn read_cursor(dir: &Path, sequence: u64) -> Cursor {
-    let Ok(text) = fs::read_to_string(cursor_path(dir, sequence)) else {
-        return Cursor::default();
-    };
-    let mut offsets = text.lines().map_while(|line| line.trim().parse().ok());
-    Cursor {
-        start: offsets.next().unwrap_or(0),
-        done: offsets.collect(),
-    }
-}
-
-/// Deletes a segment that is done with, its cursor first: a cursor left
-/// without its segment could apply to a later segment of that number.
-pub(super) fn remove(dir: &Path, sequence: u64) -> io::Result<()> {
-    match fs::remove_file(cursor_path(dir, sequence)) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    fs::remove_file(path(dir, sequence))
-}
-
-/// What a previous process left: its segments in order, each read up to
-/// its first torn or corrupt record.
+/// What a previous process left.
 #[derive(Debug, Default)]
 pub(super) struct Found {
+    /// Its segments in order, each read up to its first torn or corrupt
+    /// record, with what the ledger says was delivered of them.
     pub(super) segments: Vec<Segment>,
     /// Bytes after a torn or corrupt record, skipped.
     pub(super) skipped_bytes: u64,
+    /// The lowest and highest sequence the directory knows of, its
+    /// ledger included: new segments are numbered outside them, so that
+    /// no number is used twice (a ledger entry left by a crash could apply
+    /// to a newer segment of the same number).
+    pub(super) sequences: Option<(u64, u64)>,
 }
 
-/// Lists and checks the segments in `dir`, and deletes cursors whose
-/// segment is gone.
-pub(super) fn scan(dir: &Path) -> io::Result<Found> {
-    let mut sequences = BTreeSet::new();
-    let mut cursors = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let sequence = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u64>().ok());
-        match (sequence, path.extension().and_then(|e| e.to_str())) {
-            (Some(sequence), Some(EXTENSION)) => {
-                sequences.insert(sequence);
-            }
-            (Some(sequence), Some(CURSOR_EXTENSION)) => cursors.push(sequence),
-            _ => {}
-        }
+/// Lists and checks the segments in `dir`, applies the ledger, and deletes
+/// a temporary ledger a crash left. An error to read is returned, never
+/// taken for damage: only a bad checksum or format is.
+pub(super) fn scan(disk: &dyn Disk, dir: &Path) -> io::Result<Found> {
+    let names = disk.list(dir)?;
+    if names.iter().any(|name| name == ledger::TEMPORARY) {
+        disk.remove(&dir.join(ledger::TEMPORARY))?;
     }
-    for sequence in cursors {
-        if !sequences.contains(&sequence) {
-            fs::remove_file(cursor_path(dir, sequence))?;
-        }
-    }
-    let mut found = Found::default();
+    let sequences: BTreeSet<u64> = names.iter().filter_map(|name| sequence(name)).collect();
+    let ledger: BTreeMap<u64, Entry> = ledger::read(disk, dir)?
+        .into_iter()
+        .map(|entry| (entry.sequence, entry))
+        .collect();
+    let known = sequences.iter().chain(ledger.keys());
+    let mut found = Found {
+        sequences: known.clone().min().copied().zip(known.max().copied()),
+        ..Found::default()
+    };
     let mut body = Vec::new();
     for sequence in sequences {
-        let file = File::open(path(dir, sequence))?;
-        let len = file.metadata()?.len();
+        let file = disk.open(&path(dir, sequence))?;
+        let len = file.len()?;
         let mut input = BufReader::new(file);
         // Where each good record starts.
         let mut offsets = Vec::new();
@@ -117,26 +76,42 @@ pub(super) fn scan(dir: &Path) -> io::Result<Found> {
                     end += size;
                 }
                 Ok(Next::End) => break,
-                Ok(Next::Corrupt) | Err(_) => {
+                // Shorter than it said: torn, like a bad checksum.
+                Ok(Next::Corrupt) => {
                     found.skipped_bytes += len - end;
                     break;
                 }
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    found.skipped_bytes += len - end;
+                    break;
+                }
+                Err(error) => return Err(error),
             }
         }
-        let mut cursor = read_cursor(dir, sequence);
-        if cursor.start != end && offsets.binary_search(&cursor.start).is_err() {
-            // Not a record boundary of this file: sending records twice
-            // is better than losing them.
-            tracing::warn!(target: "relayer", sequence, "spool cursor does not fit its segment; ignored");
-            cursor = Cursor::default();
-        }
+        let entry = ledger
+            .get(&sequence)
+            .filter(|entry| entry.start == end || offsets.binary_search(&entry.start).is_ok())
+            .cloned()
+            .unwrap_or_else(|| {
+                if ledger.contains_key(&sequence) {
+                    // Not a record boundary of this file: sending records
+                    // twice is better than losing them.
+                    tracing::warn!(target: "relayer", sequence, "spool ledger does not fit its segment; ignored");
+                }
+                Entry::default()
+            });
+        let done: BTreeSet<u64> = entry.done.iter().copied().collect();
         let records = offsets
             .iter()
-            .filter(|offset| **offset >= cursor.start && !cursor.done.contains(offset))
+            .filter(|offset| **offset >= entry.start && !done.contains(offset))
             .count() as u64;
-        found
-            .segments
-            .push(Segment::recovered(sequence, end, records, cursor));
+        found.segments.push(Segment::recovered(
+            sequence,
+            end,
+            records,
+            entry.start,
+            done,
+        ));
     }
     Ok(found)
 }

@@ -1,61 +1,109 @@
-//! The disk spool: where messages go when librdkafka's queue is full or the
-//! producer is being replaced, instead of being dropped; replayed to Kafka
-//! in order once the queue has room.
+//! The disk spool: where messages go during an outage, when librdkafka's
+//! queue is full, or while the producer is being replaced, instead of being
+//! dropped or kept only in memory; replayed to Kafka in order.
 //!
 //! A request thread only encodes a message and hands it to the writer
 //! thread through a bounded queue: it never waits for the disk, and a full
 //! queue refuses the message (counted as dropped), as librdkafka's does.
 //! The writer thread appends records to segment files (no `fsync`) and
-//! makes them durable every [`SYNC_EVERY`]. The replay thread sends them,
-//! in order; a record stays in its segment until its delivery report, and
-//! a record that was purged from the queue or timed out is sent again.
+//! makes them durable every second. The replay thread sends them, in
+//! order, at most [`Tuning::replay_in_flight`] at a time; a record stays
+//! in its segment until its delivery report, and a record that was purged
+//! from the queue or timed out is sent again. How far each segment was
+//! delivered goes to the [ledger](ledger) as replay goes, so a process
+//! killed at any instruction sends again at most what was in flight and
+//! what was acknowledged since the ledger's last write.
 //!
 //! So a message is safe from a crash of the process once the writer thread
 //! has written it (microseconds after `append`), and from a crash of the
-//! machine once synced, within [`SYNC_EVERY`]; it leaves the spool only
-//! when the broker acknowledged it or it failed for good.
+//! machine once synced, within a second; it leaves the spool only when the
+//! broker acknowledged it or it failed for good.
+//!
+//! Every file operation goes through a [`Disk`]: the file system, or in
+//! the fault harness (`harness.rs`) a disk that fails on purpose. Only a
+//! bad checksum or format skips records; an error to open, read or write
+//! is retried (reads) or refuses and counts (writes), never taken for
+//! damage.
 
+mod disk;
 mod files;
+#[cfg(test)]
+mod harness;
+mod ledger;
 mod record;
 mod replay;
 mod segment;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use disk::{Disk, Files};
 pub(crate) use replay::Sent;
 use segment::Segment;
 use writer::Command;
 
 use super::{DeliveryCounters, Message};
 
-/// How often the writer thread makes appended records durable (`fdatasync`).
-pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// A spool's sizes and intervals: those of [`Tuning::new`] in production,
+/// small ones in the fault harness.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    /// A new segment is started past this size, so that delivered space
+    /// is given back to the disk soon.
+    segment_bytes: u64,
+    /// Replayed messages handed to librdkafka and not yet reported, at
+    /// most: what a crash during replay may send again, at worst.
+    replay_in_flight: usize,
+    /// The ledger is written this long after an acknowledgement at most...
+    ledger_every: Duration,
+    /// ... or once this many acknowledgements came, whichever is first.
+    ledger_acks: u64,
+    /// How often the writer makes what it wrote durable (`fdatasync`).
+    sync_every: Duration,
+    /// How many messages, and bytes, may wait for the writer thread.
+    queue_messages: u64,
+    queue_bytes: u64,
+    /// The first wait after a failed write or read, doubled while they
+    /// keep failing, up to the second.
+    backoff: (Duration, Duration),
+}
 
-/// How many messages may wait for the writer thread.
-const QUEUE_MESSAGES: u64 = 100_000;
-
-/// How many bytes may wait for the writer thread.
-const QUEUE_BYTES: u64 = 64 * 1024 * 1024;
+impl Tuning {
+    /// For a spool of at most `max_bytes`: segments of an eighth of it
+    /// (4 KiB to 16 MiB), so that the space of delivered records is given
+    /// back before the cap is reached.
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        Self {
+            segment_bytes: (max_bytes / 8).clamp(4 * 1024, 16 * 1024 * 1024),
+            replay_in_flight: 10_000,
+            ledger_every: Duration::from_millis(100),
+            ledger_acks: 1_000,
+            sync_every: Duration::from_secs(1),
+            queue_messages: 100_000,
+            queue_bytes: 64 * 1024 * 1024,
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+        }
+    }
+}
 
 /// Where a message to append comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// A new message, counted as produced here.
     New,
-    /// A message counted as produced already, that librdkafka refused.
+    /// A message counted as produced and out of every queue by the
+    /// caller, that librdkafka refused.
     Refused,
-    /// A message purged, never sent, from the queue of a producer being
-    /// replaced or closed: older than everything in the spool, it goes to
-    /// a segment replayed before the others.
+    /// A message purged from the queue of a producer being replaced or
+    /// closed (counted out of it by the caller): older than everything in
+    /// the spool, it goes to a segment replayed before the others.
     Purged,
 }
 
@@ -67,9 +115,9 @@ pub(crate) enum Appended {
     /// Not taken: the spool is empty and the message may go to Kafka
     /// directly (only when asked to append only while spooling).
     Inactive,
-    /// Not taken: the size cap is reached, the writer is behind, or the
-    /// disk refused recent writes. Counted as dropped, but for a purged
-    /// message: the caller counts it as failed.
+    /// Not taken: the size cap is reached, the writer is behind, the disk
+    /// refused recent writes, or the spool is stopped. Counted as dropped,
+    /// but for a purged message: the caller counts it as failed.
     Refused,
 }
 
@@ -85,28 +133,28 @@ pub(crate) enum Report<'a> {
 /// A directory of segment files, with a writer thread and a replay thread.
 pub(crate) struct Spool {
     dir: PathBuf,
+    disk: Arc<dyn Disk>,
+    tuning: Tuning,
     max_bytes: u64,
     counters: Arc<DeliveryCounters>,
+    /// Held until the spool is stopped: one process owns a spool directory.
+    lock: Mutex<Option<Box<dyn Send + Sync>>>,
     /// Messages taken and not finished (to be written, or in a segment).
     /// While above 0, every new message goes through the spool, so that
     /// order is kept; at 0, everything spooled was delivered.
     in_spool: AtomicU64,
     /// Bytes taken, to be written or in a segment: what the cap applies to.
     bytes: AtomicU64,
-    /// Messages and bytes waiting for the writer thread.
-    queued_messages: AtomicU64,
-    queued_bytes: AtomicU64,
     /// Appends are refused until then (milliseconds since `epoch`): the
     /// disk refused a write.
     refuse_until: AtomicU64,
     epoch: Instant,
-    /// Never full: the queue is bounded by `queued_messages` and
-    /// `queued_bytes` for new messages, so that commands and purged
-    /// messages are always taken, without waiting.
-    commands: Sender<Command>,
-    /// Taken by the writer thread when it starts.
-    receiver: Mutex<Option<Receiver<Command>>>,
-    /// A segment was created or deleted since the last sync.
+    /// What the writer thread is to do, in order.
+    queue: Mutex<Queue>,
+    /// Wakes the writer thread.
+    work: Condvar,
+    /// A segment or the ledger was created, renamed or deleted since the
+    /// last sync of the directory.
     dir_changed: AtomicBool,
     next_ticket: AtomicU64,
     state: Mutex<State>,
@@ -114,6 +162,25 @@ pub(crate) struct Spool {
     /// producer, pause, stop.
     wake: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Every record the writer wrote, with its segment and offset: what
+    /// the fault harness checks arrives.
+    #[cfg(test)]
+    written: Mutex<Vec<(u64, u64, Vec<u8>)>>,
+}
+
+/// The writer thread's queue.
+#[derive(Default)]
+struct Queue {
+    commands: VecDeque<Command>,
+    /// Records in `commands`, and their bytes.
+    messages: u64,
+    bytes: u64,
+    /// Stopping: nothing more is taken.
+    closed: bool,
+    /// The stop's deadline passed: the writer exits without writing more.
+    abandoned: bool,
+    /// The writer thread waits for work.
+    idle: bool,
 }
 
 struct State {
@@ -123,25 +190,58 @@ struct State {
     tail: Option<u64>,
     /// The segment purged messages are written to, until sealed.
     early: Option<u64>,
+    /// The sequence of the next tail segment, and the one below which the
+    /// next early segment goes: outside every number the directory and its
+    /// ledger ever had, so that none is used twice.
     next_sequence: u64,
+    floor: u64,
     /// Replayed messages awaiting their report: where they are.
     tickets: HashMap<u64, (u64, u64)>,
     /// A replayed message is to be sent again.
     again: bool,
     paused: bool,
     stopped: bool,
+    /// The replay thread waits: wake it on news. Notifying costs a system
+    /// call, too much for every delivery report.
+    waiting: bool,
+    /// News so far: the replay thread waits only if none came since it
+    /// last looked.
+    news: u64,
+    /// Acknowledgements since the ledger was last written; the ledger is to
+    /// be written (a record finished, a segment deleted).
+    acks: u64,
+    ledger_dirty: bool,
 }
 
 impl Spool {
-    /// Opens (creates) the spool in `dir` and counts what a previous process
-    /// left there: replayed once the threads are started.
+    /// Opens (creates) the spool in `dir`, locks it, and counts what a
+    /// previous process left there: replayed once the threads are
+    /// started.
     pub(crate) fn open(
         dir: &Path,
         max_bytes: u64,
         counters: Arc<DeliveryCounters>,
     ) -> io::Result<Arc<Self>> {
-        std::fs::create_dir_all(dir)?;
-        let found = files::scan(dir)?;
+        Self::open_on(
+            Arc::new(Files),
+            dir,
+            Tuning::new(max_bytes),
+            max_bytes,
+            counters,
+        )
+    }
+
+    /// [`open`](Self::open) on `disk`, tuned by `tuning`.
+    fn open_on(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        tuning: Tuning,
+        max_bytes: u64,
+        counters: Arc<DeliveryCounters>,
+    ) -> io::Result<Arc<Self>> {
+        disk.create_dir_all(dir)?;
+        let lock = disk.lock(&dir.join(files::LOCK))?;
+        let found = files::scan(&*disk, dir)?;
         let records: u64 = found.segments.iter().map(Segment::unfinished).sum();
         let bytes: u64 = found.segments.iter().map(|s| s.end).sum();
         if records > 0 || found.skipped_bytes > 0 {
@@ -169,23 +269,22 @@ impl Spool {
             update.spool_bytes(bytes as i64);
             update.spool_skipped(found.skipped_bytes);
         }
-        let next_sequence = found
-            .segments
-            .last()
-            .map_or(files::FIRST_SEQUENCE, |s| s.sequence + 1);
-        let (commands, receiver) = mpsc::channel();
+        let (floor, last) = found
+            .sequences
+            .unwrap_or((files::FIRST_SEQUENCE, files::FIRST_SEQUENCE - 1));
         Ok(Arc::new(Self {
             dir: dir.to_owned(),
+            disk,
+            tuning,
             max_bytes,
             counters,
+            lock: Mutex::new(Some(lock)),
             in_spool: AtomicU64::new(records),
             bytes: AtomicU64::new(bytes),
-            queued_messages: AtomicU64::new(0),
-            queued_bytes: AtomicU64::new(0),
             refuse_until: AtomicU64::new(0),
             epoch: Instant::now(),
-            commands,
-            receiver: Mutex::new(Some(receiver)),
+            queue: Mutex::default(),
+            work: Condvar::new(),
             dir_changed: AtomicBool::new(false),
             next_ticket: AtomicU64::new(1),
             state: Mutex::new(State {
@@ -196,14 +295,21 @@ impl Spool {
                     .collect(),
                 tail: None,
                 early: None,
-                next_sequence,
+                next_sequence: last + 1,
+                floor,
                 tickets: HashMap::new(),
                 again: false,
                 paused: false,
                 stopped: false,
+                waiting: false,
+                news: 0,
+                acks: 0,
+                ledger_dirty: false,
             }),
             wake: Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            written: Mutex::default(),
         }))
     }
 
@@ -213,11 +319,10 @@ impl Spool {
         self: &Arc<Self>,
         sink: impl FnMut(&Message<'_>, u64) -> Sent + Send + 'static,
     ) -> io::Result<()> {
-        let receiver = lock(&self.receiver).take().expect("started once");
         let spool = self.clone();
         let writer = std::thread::Builder::new()
             .name("relayer-spool-writer".into())
-            .spawn(move || writer::run(&spool, &receiver))?;
+            .spawn(move || writer::run(&spool))?;
         let spool = self.clone();
         let replay = std::thread::Builder::new()
             .name("relayer-spool".into())
@@ -253,73 +358,47 @@ impl Spool {
             return Appended::Inactive;
         }
         let len = record::encoded_len(message) as u64;
-        let over_cap = || {
-            let over = self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes;
-            if over {
-                self.bytes.fetch_sub(len, Ordering::AcqRel);
-            }
-            over
-        };
-        let no_room = || {
-            let messages = self.queued_messages.fetch_add(1, Ordering::AcqRel) + 1;
-            let bytes = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
-            let full = messages > QUEUE_MESSAGES || bytes > QUEUE_BYTES;
-            if full {
-                self.queued_messages.fetch_sub(1, Ordering::AcqRel);
-                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            }
-            full
-        };
-        if self.refusing() || over_cap() {
-            self.in_spool.fetch_sub(1, Ordering::AcqRel);
-            return self.refuse(message.topic, origin);
-        }
-        if origin != Origin::Purged && no_room() {
-            self.bytes.fetch_sub(len, Ordering::AcqRel);
-            self.in_spool.fetch_sub(1, Ordering::AcqRel);
-            return self.refuse(message.topic, origin);
-        }
-        if origin == Origin::Purged {
-            self.queued_messages.fetch_add(1, Ordering::AcqRel);
-            self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let over_cap = self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.max_bytes;
+        if self.refusing() || over_cap {
+            return self.refuse(message.topic, origin, len);
         }
         let mut record = Vec::with_capacity(len as usize);
         record::encode(message, &mut record);
-        {
-            // Counted before the writer thread can count what becomes of it.
-            let update = self.counters.update();
-            if origin == Origin::New {
-                update.produced(1);
-            }
-            update.enqueued(1);
-            update.spooled(1);
+        let mut queue = self.queue();
+        let room = origin == Origin::Purged
+            || queue.messages < self.tuning.queue_messages
+                && queue.bytes + len <= self.tuning.queue_bytes;
+        if queue.closed || !room {
+            drop(queue);
+            return self.refuse(message.topic, origin, len);
         }
-        let early = origin == Origin::Purged;
-        if self
-            .commands
-            .send(Command::Append { record, early })
-            .is_ok()
-        {
-            return Appended::Yes;
-        }
-        // The writer thread is gone: the spool was stopped.
-        self.queued_messages.fetch_sub(1, Ordering::AcqRel);
-        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-        self.bytes.fetch_sub(len, Ordering::AcqRel);
-        self.in_spool.fetch_sub(1, Ordering::AcqRel);
+        // Counted before the writer thread can count what becomes of it.
         let update = self.counters.update();
-        update.dequeued(1);
-        update.unspooled(1);
-        match origin {
-            Origin::Purged => {}
-            _ => update.dropped(message.topic),
+        if origin == Origin::New {
+            update.produced(1);
         }
-        Appended::Refused
+        update.enqueued(1);
+        update.spooled(1);
+        drop(update);
+        queue.messages += 1;
+        queue.bytes += len;
+        queue.commands.push_back(Command::Append {
+            record,
+            early: origin == Origin::Purged,
+        });
+        // Woken when idle only: a busy writer takes the rest with this.
+        if std::mem::take(&mut queue.idle) {
+            self.work.notify_one();
+        }
+        Appended::Yes
     }
 
-    /// Counts a refused message as dropped (a new one also as produced);
-    /// a purged one is the caller's to count.
-    fn refuse(&self, topic: &str, origin: Origin) -> Appended {
+    /// Gives back what `append` took of a refused message, and counts it as
+    /// dropped (a new one also as produced); a purged one is the caller's
+    /// to count.
+    fn refuse(&self, topic: &str, origin: Origin, len: u64) -> Appended {
+        self.bytes.fetch_sub(len, Ordering::AcqRel);
+        self.in_spool.fetch_sub(1, Ordering::AcqRel);
         match origin {
             Origin::New => self.counters.dropped(topic),
             Origin::Refused => self.counters.update().dropped(topic),
@@ -334,19 +413,22 @@ impl Spool {
         let Some((sequence, offset)) = state.tickets.remove(&ticket) else {
             return;
         };
+        let in_flight = state.tickets.len();
         let Some(segment) = state.segments.get_mut(&sequence) else {
             return;
         };
         if matches!(report, Report::Again) {
             segment.again(offset);
             state.again = true;
-            drop(state);
-            self.wake.notify_all();
+            self.news(&mut state);
             return;
         }
-        segment.finished(offset);
+        if !segment.finished(offset) {
+            return;
+        }
         let done = segment.is_done();
-        drop(state);
+        state.acks += 1;
+        state.ledger_dirty = true;
         let update = self.counters.update();
         update.dequeued(1);
         update.unspooled(1);
@@ -356,21 +438,21 @@ impl Spool {
         }
         drop(update);
         let emptied = self.in_spool.fetch_sub(1, Ordering::AcqRel) == 1;
-        if done || emptied {
-            self.wake.notify_all();
+        // The replay thread waits for room, a segment to delete, the ledger
+        // to write, or the end.
+        if done
+            || emptied
+            || in_flight + 1 == self.tuning.replay_in_flight
+            || state.acks == self.tuning.ledger_acks
+        {
+            self.news(&mut state);
         }
     }
 
-    /// Waits until every purged message taken so far is written, and seals
-    /// their segment: what comes later goes after it. At most until
-    /// `deadline`; false when it took longer (the writer seals it all the
-    /// same when it gets there).
-    pub(crate) fn seal_early(&self, deadline: Instant) -> bool {
-        let (reply, done) = mpsc::sync_channel(1);
-        self.commands.send(Command::Seal(reply)).is_ok()
-            && done
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .is_ok()
+    /// Queues the sealing of the segment of purged messages, after every
+    /// one taken so far: later ones go to a new one, and replay goes past.
+    pub(crate) fn seal_early(&self) {
+        self.command(Command::Seal);
     }
 
     /// True when no segment file is left: every message spooled was
@@ -381,32 +463,88 @@ impl Spool {
 
     /// Pauses or resumes replay.
     pub(crate) fn pause(&self, paused: bool) {
-        self.state().paused = paused;
-        self.wake.notify_all();
+        let mut state = self.state();
+        state.paused = paused;
+        self.news(&mut state);
     }
 
     /// Wakes the replay thread, e.g. when a new producer is ready.
     pub(crate) fn wake(&self) {
-        self.wake.notify_all();
+        self.news(&mut self.state());
     }
 
-    /// Stops replay (recording how far each segment was delivered), lets
-    /// the writer write what it was given and sync, until `deadline`: a
-    /// sync that takes longer goes on without being waited for. Later
-    /// appends are refused.
-    pub(crate) fn stop(&self, deadline: Instant) {
-        self.state().stopped = true;
-        self.wake.notify_all();
-        let (reply, synced) = mpsc::sync_channel(1);
-        let synced = self.commands.send(Command::Stop(reply)).is_ok()
-            && synced
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .is_ok();
+    /// Stops: later appends are refused; the writer writes what it was
+    /// given and syncs, and replay records in the ledger how far it went,
+    /// until `deadline`. Past it, what the writer has not taken yet is
+    /// failed and counted (it will not be written), and a write or sync
+    /// under way is left to finish. True when both threads ended in time:
+    /// the directory is then let go, for another spool to open.
+    pub(crate) fn stop(&self, deadline: Instant) -> bool {
+        let (reply, synced) = std::sync::mpsc::sync_channel(1);
+        self.close(reply);
+        let synced = synced
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
         if !synced {
-            tracing::warn!(target: "relayer", dir = %self.dir.display(), "spool not synced within the shutdown timeout; its last writes are safe from a crash of the process, not yet of the machine");
+            let lost = self.abandon();
+            tracing::warn!(target: "relayer", dir = %self.dir.display(), lost, "spool not written and synced within the shutdown timeout: messages not yet written are lost, those written are safe from a crash of the process, not yet of the machine");
         }
-        for thread in lock(&self.threads).drain(..) {
-            super::join_until(thread, deadline);
+        let ended = lock(&self.threads).drain(..).fold(true, |ended, thread| {
+            super::join_until(thread, deadline) && ended
+        });
+        // Nothing touches the directory any more: another spool may open
+        // it, also while this one's last references go. A thread still in
+        // a write keeps it until the spool is dropped.
+        if ended {
+            lock(&self.lock).take();
+        }
+        ended
+    }
+
+    /// Begins a stop: nothing more is taken, the writer is told to stop
+    /// after what it has, and replay to write its ledger and stop.
+    fn close(&self, reply: std::sync::mpsc::SyncSender<()>) {
+        let mut queue = self.queue();
+        queue.closed = true;
+        queue.commands.push_back(Command::Stop(reply));
+        self.work.notify_one();
+        drop(queue);
+        let mut state = self.state();
+        state.stopped = true;
+        self.news(&mut state);
+    }
+
+    /// The stop's deadline passed: the writer writes nothing more, and what
+    /// it has not taken fails. Returns how many messages.
+    fn abandon(&self) -> u64 {
+        let mut queue = self.queue();
+        queue.abandoned = true;
+        let left = std::mem::take(&mut queue.commands);
+        queue.messages = 0;
+        queue.bytes = 0;
+        self.work.notify_one();
+        drop(queue);
+        let mut lost = 0;
+        for command in left {
+            if let Command::Append { record, .. } = command {
+                self.bytes.fetch_sub(record.len() as u64, Ordering::AcqRel);
+                self.lost(
+                    record::topic(&record),
+                    1,
+                    &"not written to the spool before the shutdown deadline",
+                );
+                lost += 1;
+            }
+        }
+        lost
+    }
+
+    /// Hands `command` to the writer thread, after what it was given.
+    fn command(&self, command: Command) {
+        let mut queue = self.queue();
+        queue.commands.push_back(command);
+        if std::mem::take(&mut queue.idle) {
+            self.work.notify_one();
         }
     }
 
@@ -421,8 +559,9 @@ impl Spool {
         self.refuse_until.load(Ordering::Acquire) > self.epoch.elapsed().as_millis() as u64
     }
 
-    /// A message taken was not written (the disk refused it) or is lost
-    /// with its segment: it fails, and leaves the spool.
+    /// Messages taken were not written (the disk refused them, or the
+    /// shutdown's deadline passed) or are lost with a damaged segment:
+    /// they fail, and leave the spool.
     fn lost(&self, topic: &str, messages: u64, error: &dyn Display) {
         if messages == 0 {
             return;
@@ -433,6 +572,14 @@ impl Spool {
         update.failed(topic, messages, error);
         drop(update);
         if self.in_spool.fetch_sub(messages, Ordering::AcqRel) == messages {
+            self.wake();
+        }
+    }
+
+    /// Tells the replay thread that something happened.
+    fn news(&self, state: &mut State) {
+        state.news += 1;
+        if state.waiting {
             self.wake.notify_all();
         }
     }
@@ -440,10 +587,19 @@ impl Spool {
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        lock(&self.queue)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The first wait after a failure, or twice the last one, within `bounds`.
+fn next_backoff(last: Duration, (min, max): (Duration, Duration)) -> Duration {
+    (last * 2).clamp(min, max)
 }
 
 #[cfg(test)]
@@ -476,14 +632,21 @@ mod tests {
         let each = record::encoded_len(&message(&payload)) as u64;
         assert_eq!(
             taken,
-            QUEUE_BYTES / each,
+            spool.tuning.queue_bytes / each,
             "64 MiB wait for the writer, no more"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "the lock, no segment");
         let more = spool.append(&message(&payload), Origin::New, true);
         assert_eq!(more, Appended::Refused, "the queue is full");
         assert_eq!(counters.snapshot().spooled, taken);
+        let purged = spool.append(&message(&payload), Origin::Purged, true);
+        assert_eq!(
+            purged,
+            Appended::Yes,
+            "purged messages are never refused room"
+        );
     }
 
     #[test]
@@ -499,5 +662,21 @@ mod tests {
             Appended::Refused
         );
         assert!(spool.is_active());
+    }
+
+    #[test]
+    fn a_second_spool_on_a_directory_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Spool::open(dir.path(), 1 << 20, Arc::default()).unwrap();
+        let Err(error) = Spool::open(dir.path(), 1 << 20, Arc::default()) else {
+            panic!("two spools on one directory")
+        };
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            error.to_string().contains(&std::process::id().to_string()),
+            "{error}"
+        );
+        drop(first);
+        Spool::open(dir.path(), 1 << 20, Arc::default()).unwrap();
     }
 }

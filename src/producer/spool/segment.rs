@@ -5,11 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::files::Cursor;
-
-/// A new segment is started past this size, so that delivered space is
-/// given back to the disk soon.
-pub(super) const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+use super::ledger;
 
 /// A segment file and where its records are.
 #[derive(Debug)]
@@ -28,9 +24,11 @@ pub(super) struct Segment {
     read: u64,
     /// The records from `start` on that were read, by offset.
     sent: BTreeMap<u64, Entry>,
-    /// Offsets that a previous process delivered (its cursor).
+    /// Offsets that a previous process delivered (its ledger), not yet
+    /// passed over.
     delivered_before: BTreeSet<u64>,
-    /// A record could not be read: the rest of the segment is lost.
+    /// A record could not be read: nothing past `end` can be trusted, and
+    /// nothing more is written to it.
     corrupt: bool,
 }
 
@@ -52,19 +50,26 @@ enum State {
 
 impl Segment {
     pub(super) fn new(sequence: u64) -> Self {
-        Self::recovered(sequence, 0, 0, Cursor::default())
+        Self::recovered(sequence, 0, 0, 0, BTreeSet::new())
     }
 
-    /// A segment found at start, with `records` not yet delivered.
-    pub(super) fn recovered(sequence: u64, end: u64, records: u64, cursor: Cursor) -> Self {
+    /// A segment found at start, with `records` not yet delivered: none
+    /// before `start`, nor at the offsets in `done`.
+    pub(super) fn recovered(
+        sequence: u64,
+        end: u64,
+        records: u64,
+        start: u64,
+        done: BTreeSet<u64>,
+    ) -> Self {
         Self {
             sequence,
             end,
             unfinished: records,
-            start: cursor.start,
-            read: cursor.start,
+            start,
+            read: start,
             sent: BTreeMap::new(),
-            delivered_before: cursor.done,
+            delivered_before: done,
             corrupt: false,
         }
     }
@@ -73,16 +78,23 @@ impl Segment {
         self.unfinished
     }
 
-    /// A record of `size` bytes was written at the end. False when the
-    /// segment is corrupt: nothing written to it can be read back.
-    pub(super) fn appended(&mut self, size: u64) -> bool {
-        self.end += size;
+    /// Records of `size` bytes each were written at the end. False when
+    /// the segment was found corrupt meanwhile: they cannot be read back
+    /// from it, and are to be written elsewhere.
+    pub(super) fn appended(&mut self, sizes: impl Iterator<Item = u64>) -> bool {
         if self.corrupt {
-            self.read = self.end;
             return false;
         }
-        self.unfinished += 1;
+        for size in sizes {
+            self.end += size;
+            self.unfinished += 1;
+        }
         true
+    }
+
+    /// True once the segment was found corrupt: nothing more goes in.
+    pub(super) fn is_corrupt(&self) -> bool {
+        self.corrupt
     }
 
     /// The offset of the next record to send, past records already done.
@@ -90,7 +102,7 @@ impl Segment {
         while let Some(entry) = self.sent.get(&self.read).filter(|e| e.state == State::Done) {
             self.read += entry.size;
         }
-        (self.read < self.end && !self.corrupt).then_some(self.read)
+        (self.read < self.end).then_some(self.read)
     }
 
     /// The record at `offset` was read; true when a previous process
@@ -114,16 +126,25 @@ impl Segment {
         self.read = self.read.min(offset);
     }
 
-    /// The record at `offset` was delivered or failed for good.
-    pub(super) fn finished(&mut self, offset: u64) {
-        if let Some(entry) = self.sent.get_mut(&offset) {
-            entry.state = State::Done;
-            self.unfinished -= 1;
-        }
+    /// The record at `offset` was delivered or failed for good. False when
+    /// it was not in flight (a report already handled).
+    pub(super) fn finished(&mut self, offset: u64) -> bool {
+        let Some(entry) = self
+            .sent
+            .get_mut(&offset)
+            .filter(|entry| entry.state != State::Done)
+        else {
+            return false;
+        };
+        entry.state = State::Done;
+        self.unfinished -= 1;
         self.compact();
+        true
     }
 
-    /// Moves `start` past the records done in a row.
+    /// Moves `start` past the records done in a row, and the read offset
+    /// with it: records read again (to send again) and delivered meanwhile
+    /// are not read once more.
     fn compact(&mut self) {
         while let Some(entry) = self.sent.get(&self.start).copied() {
             if entry.state != State::Done {
@@ -132,6 +153,7 @@ impl Segment {
             self.sent.remove(&self.start);
             self.start += entry.size;
         }
+        self.read = self.read.max(self.start);
     }
 
     /// The record at `offset` must be sent again.
@@ -139,10 +161,6 @@ impl Segment {
         if let Some(entry) = self.sent.get_mut(&offset) {
             entry.state = State::Again;
         }
-    }
-
-    pub(super) fn in_flight(&self) -> bool {
-        self.sent.values().any(|e| e.state == State::InFlight)
     }
 
     /// Reads again from the oldest record to send again; records delivered
@@ -159,9 +177,10 @@ impl Segment {
         }
     }
 
-    /// A record at the read offset cannot be read: the records not yet
-    /// sent are lost. Returns how many.
-    pub(super) fn lose_rest(&mut self) -> u64 {
+    /// The record at `at` (the read offset) cannot be read: it and every
+    /// record after it are lost, the records before it are kept (those to
+    /// send again are read again from there). Returns how many were lost.
+    pub(super) fn lose_rest(&mut self, at: u64) -> u64 {
         let waiting = self
             .sent
             .values()
@@ -170,19 +189,21 @@ impl Segment {
         let lost = self.unfinished.saturating_sub(waiting);
         self.unfinished -= lost;
         self.corrupt = true;
-        self.read = self.end;
+        self.end = at;
+        self.read = self.read.min(at);
         self.delivered_before.clear();
         lost
     }
 
-    /// Every record is finished and read: the file can go.
+    /// Every record is finished (delivered, failed, or delivered by a
+    /// previous process): the file can go.
     pub(super) fn is_done(&self) -> bool {
-        self.unfinished == 0 && (self.read >= self.end || self.corrupt)
+        self.unfinished == 0
     }
 
-    /// What a clean stop records, so that the next process sends nothing
-    /// twice; `None` when nothing was delivered.
-    pub(super) fn cursor(&self) -> Option<Cursor> {
+    /// What the ledger records of this segment, so that the next process
+    /// sends nothing twice; `None` when nothing was delivered.
+    pub(super) fn ledger_entry(&self) -> Option<ledger::Entry> {
         let done: BTreeSet<u64> = self
             .sent
             .iter()
@@ -190,9 +211,10 @@ impl Segment {
             .map(|(offset, _)| *offset)
             .chain(self.delivered_before.iter().copied())
             .collect();
-        (self.start > 0 || !done.is_empty()).then_some(Cursor {
+        (self.start > 0 || !done.is_empty()).then(|| ledger::Entry {
+            sequence: self.sequence,
             start: self.start,
-            done,
+            done: done.into_iter().collect(),
         })
     }
 
@@ -210,9 +232,7 @@ mod tests {
     /// A segment with `n` records of 10 bytes.
     fn segment(n: u64) -> Segment {
         let mut segment = Segment::new(1);
-        for _ in 0..n {
-            assert!(segment.appended(10));
-        }
+        assert!(segment.appended((0..n).map(|_| 10)));
         segment
     }
 
@@ -230,13 +250,14 @@ mod tests {
         let mut segment = segment(3);
         assert_eq!(send_all(&mut segment), [0, 10, 20]);
         assert!(!segment.is_done(), "handed over is not delivered");
-        segment.finished(20);
-        segment.finished(0);
-        assert_eq!(segment.cursor().unwrap().start, 10);
-        assert_eq!(segment.cursor().unwrap().done, BTreeSet::from([20]));
-        segment.finished(10);
+        assert!(segment.finished(20));
+        assert!(segment.finished(0));
+        assert!(!segment.finished(0), "a report counts once");
+        let entry = segment.ledger_entry().unwrap();
+        assert_eq!((entry.start, entry.done), (10, vec![20]));
+        assert!(segment.finished(10));
         assert!(segment.is_done());
-        assert_eq!(segment.cursor().unwrap().start, 30);
+        assert_eq!(segment.ledger_entry().unwrap().start, 30);
     }
 
     #[test]
@@ -247,20 +268,48 @@ mod tests {
         segment.again(0);
         segment.again(20);
         segment.again(30);
-        assert!(!segment.in_flight());
         segment.rewind();
         assert_eq!(send_all(&mut segment), [0, 20, 30]);
     }
 
+    /// Records after one to send again were delivered; the one before
+    /// them too, once sent again: none of them is read a third time.
     #[test]
-    fn a_corrupt_record_loses_only_what_was_not_sent() {
+    fn records_delivered_while_others_are_sent_again_are_not_read_again() {
+        let mut segment = segment(4);
+        send_all(&mut segment);
+        segment.finished(20);
+        segment.finished(30);
+        segment.again(0);
+        segment.again(10);
+        segment.rewind();
+        assert_eq!(segment.next_read(), Some(0));
+        segment.sending(0, 10);
+        segment.sending(10, 10);
+        segment.finished(0);
+        segment.finished(10);
+        assert_eq!(segment.next_read(), None, "20 and 30 were delivered");
+        assert!(segment.is_done());
+    }
+
+    #[test]
+    fn a_corrupt_record_loses_it_and_the_rest_and_keeps_those_before() {
         let mut segment = segment(5);
         segment.sending(0, 10);
         segment.finished(0);
         segment.sending(10, 10);
-        assert_eq!(segment.lose_rest(), 3);
+        assert_eq!(segment.lose_rest(20), 3);
         assert!(!segment.is_done(), "one is still in flight");
-        assert!(!segment.appended(10), "written after the damage: lost too");
+        assert!(
+            !segment.appended([10].into_iter()),
+            "written after the damage: to go elsewhere"
+        );
+        // The one in flight comes back to be sent again: read again.
+        segment.again(10);
+        segment.rewind();
+        assert_eq!(segment.next_read(), Some(10));
+        segment.sending(10, 10);
+        assert_eq!(segment.next_read(), None, "nothing past the damage");
         segment.finished(10);
         assert!(segment.is_done());
         assert_eq!(segment.unfinished(), 0);
@@ -268,11 +317,7 @@ mod tests {
 
     #[test]
     fn records_a_previous_process_delivered_are_passed_over() {
-        let cursor = Cursor {
-            start: 10,
-            done: BTreeSet::from([20]),
-        };
-        let mut segment = Segment::recovered(1, 40, 2, cursor);
+        let mut segment = Segment::recovered(1, 40, 2, 10, BTreeSet::from([20]));
         assert_eq!(segment.next_read(), Some(10));
         segment.sending(10, 10);
         assert_eq!(segment.next_read(), Some(20));
