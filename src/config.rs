@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use std::{env, fmt};
 
 use rdkafka::ClientConfig;
@@ -89,6 +90,7 @@ pub struct Builder {
     kafka_headers: bool,
     request_id_header: String,
     spool: Option<(PathBuf, u64)>,
+    spool_after: Duration,
     sinks: Vec<Sink>,
 }
 
@@ -109,6 +111,7 @@ impl Builder {
             kafka_headers: true,
             request_id_header: trace::REQUEST_ID_HEADER.to_owned(),
             spool: None,
+            spool_after: producer::DEFAULT_SPOOL_AFTER,
             sinks: Vec::new(),
         }
     }
@@ -253,15 +256,16 @@ impl Builder {
         self
     }
 
-    /// Keeps messages on disk, in `dir`, up to `max_bytes`, instead of
-    /// dropping them when librdkafka's in-memory queue is full (a broker
-    /// outage at a high message rate) or while a dead producer is being
-    /// replaced; they are sent, in order, once the queue has room again, and
-    /// a spool left by a crashed or stopped process is sent at the next
-    /// start. Turn it on when records must survive outages longer than the
-    /// queue can absorb (`queue.buffering.max.messages` divided by the
-    /// message rate: about a second at 100,000 messages/s), and give each
-    /// process a directory of its own on a local disk.
+    /// Keeps messages on disk, in `dir`, up to `max_bytes`, whenever Kafka
+    /// cannot take them: during an outage (the producer silent for
+    /// [`spool_after`](Self::spool_after) while messages wait), when
+    /// librdkafka's in-memory queue is full, or while a dead producer is
+    /// being replaced. They are sent, in order, once Kafka takes messages
+    /// again, and a spool left by a crashed or stopped process is sent at
+    /// the next start. Turn it on when records must survive an outage, or
+    /// the process dying during one; give each process a directory of its
+    /// own on a local disk (a second spool on it fails with
+    /// [`Error::Spool`], naming the process that holds it).
     ///
     /// When a message is safe:
     /// - the request's thread only encodes it and hands it to the spool's
@@ -270,20 +274,28 @@ impl Builder {
     ///   refused with [`Error::SpoolFull`] and counted as dropped;
     /// - it survives a crash of the process once the writer thread has
     ///   written it (microseconds later), and a crash of the machine once
-    ///   synced, within a second;
+    ///   synced, within a second; a message sent to Kafka directly, in
+    ///   librdkafka's memory, survives a crash of the process once it is
+    ///   acknowledged, or once the outage that holds it up is recognised
+    ///   (`spool_after`) and it is written to the spool;
     /// - it leaves the spool only when the broker acknowledged it, or
     ///   refused it for itself (too large, an invalid topic): one purged or
-    ///   timed out, or lost with a dead producer, is sent again. At least
-    ///   once: a message in flight when its producer was purged may arrive
-    ///   twice.
+    ///   timed out, or lost with a dead producer, is sent again.
+    ///
+    /// At least once: a message in flight when its producer was purged (an
+    /// outage, a shutdown with the broker not answering) may arrive twice,
+    /// as may, after a crash, what was in flight from the spool and what
+    /// was acknowledged in the last tenth of a second (the spool's ledger
+    /// records deliveries as they come).
     ///
     /// Torn or corrupt records are skipped and counted
     /// ([`Stats::spool_skipped_bytes`](crate::producer::Stats::spool_skipped_bytes),
-    /// and their messages as failed). `build()` reads and checks every
-    /// record of a spool left by a previous process before it returns
-    /// (`cargo bench --bench spool` measures how long). A spool is for the
-    /// Kafka producer relayer builds: with [`producer`](Self::producer) too,
-    /// `build()` fails with [`Error::Config`].
+    /// and their messages as failed); an error to read is retried. `build()`
+    /// reads and checks every record of a spool left by a previous process
+    /// before it returns (`cargo bench --bench spool` measures how long). A
+    /// spool is for the Kafka producer relayer builds: with
+    /// [`producer`](Self::producer) too, `build()` fails with
+    /// [`Error::Config`].
     ///
     /// ```
     /// let dir = std::env::temp_dir().join("relayer-spool-doc");
@@ -296,6 +308,32 @@ impl Builder {
     /// ```
     pub fn spool(mut self, dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
         self.spool = Some((dir.into(), max_bytes));
+        self
+    }
+
+    /// With a [`spool`](Self::spool): how long the producer may go without
+    /// a delivery report while messages wait before it counts as an outage
+    /// ([`DEFAULT_SPOOL_AFTER`](crate::producer::DEFAULT_SPOOL_AFTER), 1 s,
+    /// by default). Everything librdkafka holds then goes to the spool, in
+    /// flight included (at least once), and new messages follow it there
+    /// until it is delivered: a process killed during an outage loses at
+    /// most this long of messages, and what waited for the spool's writer.
+    /// Keep it above the broker's slowest acknowledgements: a broker that
+    /// only answers slowly sends messages through the disk, and those in
+    /// flight when it is declared out twice.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .spool(std::env::temp_dir().join("relayer-spool-after-doc"), 1 << 30)
+    ///     .spool_after(Duration::from_millis(500))
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn spool_after(mut self, silence: Duration) -> Self {
+        self.spool_after = silence;
         self
     }
 
@@ -428,9 +466,12 @@ impl Builder {
         let kafka = || -> Result<Arc<dyn Producer>> {
             let config = self.kafka_config()?;
             Ok(match &self.spool {
-                Some((dir, max_bytes)) => {
-                    Arc::new(KafkaProducer::with_spool(&config, dir, *max_bytes)?)
-                }
+                Some((dir, max_bytes)) => Arc::new(KafkaProducer::with_spool_after(
+                    &config,
+                    dir,
+                    *max_bytes,
+                    self.spool_after,
+                )?),
                 None => Arc::new(KafkaProducer::new(&config)?),
             })
         };

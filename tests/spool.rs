@@ -4,6 +4,8 @@
 
 #[path = "support/segment.rs"]
 mod segment;
+#[path = "support/stats.rs"]
+mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -42,14 +44,6 @@ fn written(relayer: &Relayer) -> Stats {
         }
         stats = now;
     }
-}
-
-fn assert_identity(stats: &Stats) {
-    assert_eq!(
-        stats.produced,
-        stats.delivered + stats.failed + stats.dropped + stats.queued,
-        "{stats:?}"
-    );
 }
 
 /// One request of worker `worker`: a keyed event numbered `n`, and the
@@ -94,7 +88,7 @@ fn an_outage_at_full_speed_loses_nothing_and_keeps_order_per_key() {
     });
     let sending = down_at.elapsed();
     let during = relayer.stats();
-    assert_identity(&during);
+    stats::assert_identity(&during);
     assert_eq!(during.dropped, 0, "{during:?}");
     assert!(during.spooled > 0, "{during:?}");
     std::thread::sleep(Duration::from_secs(10).saturating_sub(down_at.elapsed()));
@@ -168,7 +162,7 @@ fn past_the_size_cap_messages_are_dropped_and_counted() {
         }
     }
     let stats = written(&relayer);
-    assert_identity(&stats);
+    stats::assert_identity(&stats);
     assert_eq!(stats.dropped, refused, "{stats:?}");
     assert!(refused > 0, "{stats:?}");
     assert!(stats.spool_bytes <= cap, "{stats:?}");

@@ -9,6 +9,8 @@ mod segment;
 mod skip;
 #[path = "support/small_disk.rs"]
 mod small_disk;
+#[path = "support/stats.rs"]
+mod stats;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -16,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use relayer::producer::{KafkaProducer, Message, Producer, Stats};
+use relayer::producer::{KafkaProducer, Message, Producer};
 use relayer::{Error, KAFKA_DEFAULTS, Relayer};
 use relayer_test::EmbeddedBroker;
 use small_disk::SmallDisk;
@@ -33,14 +35,6 @@ fn spooled_relayer(brokers: &str, dir: &Path, queue: u32) -> Relayer {
         .spool(dir, 1 << 30)
         .build()
         .unwrap()
-}
-
-fn assert_identity(stats: &Stats) {
-    assert_eq!(
-        stats.produced,
-        stats.delivered + stats.failed + stats.dropped + stats.queued,
-        "{stats:?}"
-    );
 }
 
 /// The payloads on `topic`, in the order the broker has them.
@@ -232,7 +226,7 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
         });
         while !sending.is_finished() {
             let stats = relayer.stats();
-            assert_identity(&stats);
+            stats::assert_identity(&stats);
             assert!(stats.failed <= stats.produced, "{stats:?}");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -304,14 +298,14 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
     assert!(segments <= 2, "{segments} segment files");
     let open = open_segments_in(disk.path());
     assert!(open <= 2, "{open} segment files open in the spool");
-    assert_identity(&stats);
+    stats::assert_identity(&stats);
     assert_eq!(stats.dropped, refused, "every refusal counted: {stats:?}");
     assert!(refused > 0, "the disk filled: {stats:?}");
 
     broker.up().unwrap();
     relayer.flush(TIMEOUT).unwrap();
     let stats = relayer.stats();
-    assert_identity(&stats);
+    stats::assert_identity(&stats);
     assert_eq!((stats.queued, stats.spooled), (0, 0), "{stats:?}");
     assert!(stats.delivered > 0, "{stats:?}");
 }

@@ -56,20 +56,50 @@ impl Consumer {
                 });
             }
             match self.consumer.poll(left.min(Duration::from_millis(100))) {
-                Some(Ok(message)) => messages.push(Message {
-                    topic: message.topic().to_owned(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: message.payload().unwrap_or_default().to_vec(),
-                    headers: message.headers().map_or_else(Vec::new, |headers| {
-                        headers
-                            .iter()
-                            .map(|header| {
-                                let value = header.value.unwrap_or_default().to_vec();
-                                (header.key.to_owned(), value)
-                            })
-                            .collect()
-                    }),
-                }),
+                Some(Ok(message)) => messages.push(owned(&message)),
+                Some(Err(error)) => return Err(error.into()),
+                None => {}
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Reads every message of `topic` from the beginning, across its
+    /// partitions, until none came for `quiet`: for a count not known in
+    /// advance (duplicates included). Fails when messages still come after
+    /// `timeout`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let consumer = relayer_test::Consumer::new("localhost:9092")?;
+    /// let all = consumer.read_all("order", Duration::from_secs(2), Duration::from_secs(60))?;
+    /// println!("{} messages", all.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_all(
+        &self,
+        topic: &str,
+        quiet: Duration,
+        timeout: Duration,
+    ) -> Result<Vec<Message>, ReadError> {
+        let deadline = Instant::now() + timeout;
+        self.assign_from_beginning(topic, deadline)?;
+        let mut messages = Vec::new();
+        let mut heard = Instant::now();
+        while heard.elapsed() < quiet {
+            if Instant::now() >= deadline {
+                return Err(ReadError::Timeout {
+                    topic: topic.to_owned(),
+                    expected: messages.len() + 1,
+                    got: messages.len(),
+                });
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    messages.push(owned(&message));
+                    heard = Instant::now();
+                }
                 Some(Err(error)) => return Err(error.into()),
                 None => {}
             }
@@ -105,6 +135,24 @@ impl Consumer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// A consumed message, its bytes owned.
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    Message {
+        topic: message.topic().to_owned(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers: message.headers().map_or_else(Vec::new, |headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    let value = header.value.unwrap_or_default().to_vec();
+                    (header.key.to_owned(), value)
+                })
+                .collect()
+        }),
     }
 }
 

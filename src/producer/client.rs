@@ -18,16 +18,18 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::held::Held;
 use super::owned::OwnedMessage;
 use super::poller::Poller;
-use super::spool::{Appended, Origin, Report, Spool};
+use super::silence::{Silence, Waiting};
+use super::spool::{self, Appended, Origin, Report, Spool};
 use super::stall::StallWatch;
 use super::supervisor::Signal;
 use super::{DeliveryCounters, Message};
+use crate::rate_limit::RateLimited;
 
 /// A live client, numbered so that a late report about an old one is
 /// recognised as such.
 pub(super) struct Client {
     /// Dropped first: its thread stops before the client is destroyed.
-    _poller: Poller,
+    poller: Option<Poller>,
     pub(super) producer: Arc<BaseProducer<Callbacks>>,
     pub(super) generation: u64,
 }
@@ -59,6 +61,8 @@ pub(super) struct Hooks {
     /// Set at shutdown, under the `held` lock: purged messages go to the
     /// spool or fail, and no client is installed any more.
     pub(super) closing: AtomicBool,
+    /// An outage the spool had no room for, said once in a while.
+    pub(super) no_room: RateLimited,
 }
 
 /// The context of one client.
@@ -70,8 +74,14 @@ pub(super) struct Callbacks {
     /// fully handled.
     outstanding: AtomicU64,
     /// The client is stalled: the broker refuses every request it sends,
-    /// so what it has in flight was not written either.
+    /// so what it has in flight was not written either; or it is purged
+    /// with a spool to take what it has in flight (at least once).
     stalled: AtomicBool,
+    /// Messages sent directly, and how long the client has been silent.
+    silence: Silence,
+    /// A replayed message timed out: the client is to be replaced (said
+    /// once).
+    timed_out: AtomicBool,
 }
 
 impl Client {
@@ -86,6 +96,8 @@ impl Client {
             stall: StallWatch::default(),
             outstanding: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
+            silence: Silence::default(),
+            timed_out: AtomicBool::new(false),
         };
         let producer = Arc::new(config.create_with_context(callbacks)?);
         let poller = Poller::start(Arc::clone(&producer))
@@ -93,7 +105,7 @@ impl Client {
         Ok(Self {
             producer,
             generation,
-            _poller: poller,
+            poller: Some(poller),
         })
     }
 
@@ -116,10 +128,36 @@ impl Client {
         }
         let outstanding = &callbacks.outstanding;
         outstanding.fetch_add(1, Ordering::AcqRel);
+        let bytes = if ticket == 0 {
+            spool::encoded_len(message) as u64
+        } else {
+            0
+        };
+        if ticket == 0 {
+            callbacks.silence.sent(bytes);
+        }
         self.producer.send(record).map_err(|(error, _)| {
+            if ticket == 0 {
+                callbacks.silence.refused(bytes);
+            }
             outstanding.fetch_sub(1, Ordering::AcqRel);
             error
         })
+    }
+
+    /// What was sent directly and waits for its report, and for how long
+    /// the client has not reported any.
+    pub(super) fn silence(&self) -> Waiting {
+        self.producer.context().silence.waiting()
+    }
+
+    /// Stops the polling thread and destroys the client, waiting for them
+    /// until `deadline` at most: past it, the thread ends its window and
+    /// destroys the client on its own.
+    pub(super) fn close(mut self, deadline: Instant) {
+        if let Some(poller) = self.poller.take() {
+            poller.stop(deadline);
+        }
     }
 
     /// The client is replaced because it is stalled (see `StallWatch`), not
@@ -149,7 +187,9 @@ impl Client {
             }
             true
         };
-        let mut purge = PurgeConfig::default().queue();
+        // Not waiting for librdkafka's broker threads to purge their
+        // queues: the reports say when they did, within the deadline.
+        let mut purge = PurgeConfig::default().queue().non_blocking();
         if in_flight_first {
             self.producer.purge(purge);
             let half = deadline.saturating_duration_since(Instant::now()) / 2;
@@ -181,11 +221,22 @@ impl Hooks {
     pub(super) fn place_purged(&self) {
         let mut purged = std::mem::take(&mut *lock(&self.purged));
         purged.sort_unstable_by_key(|(order, _)| *order);
-        for (_, message) in purged {
+        if let Some(spool) = &self.spool
+            && !purged.is_empty()
+        {
+            spool.purging();
+        }
+        for (_, message) in &purged {
             // Out of the purged list and into the next queue, as one.
             let update = self.counters.update();
             update.dequeued(1);
             message.with_message(|message| self.place(message));
+        }
+        // What is spooled after them goes after them.
+        if let Some(spool) = &self.spool
+            && !purged.is_empty()
+        {
+            spool.seal_early();
         }
     }
 
@@ -204,8 +255,18 @@ impl Hooks {
         let mut held = self.held();
         let error = if self.closing.load(Ordering::Acquire) {
             "not delivered before shutdown"
-        } else if held.keep(message, true) {
-            self.counters.update().enqueued(1);
+        } else if let Some(evicted) = held.keep(message, true) {
+            drop(held);
+            let update = self.counters.update();
+            update.enqueued(1);
+            for newer in evicted {
+                update.dequeued(1);
+                update.failed(
+                    &newer.topic,
+                    1,
+                    &"held for the next producer; older purged messages took its place",
+                );
+            }
             return;
         } else {
             "purged from the queue; no room to hold it for the next producer"
@@ -248,8 +309,26 @@ impl ProducerContext for Callbacks {
         let ticket = (opaque & !SPOOL_TICKET) as u64;
         // The message leaves librdkafka and has its outcome (or goes to
         // the next queue) in one update.
-        let _update = self.hooks.counters.update();
+        let update = self.hooks.counters.update();
         self.report(result, replayed.map(|spool| (spool, ticket)), opaque);
+        drop(update);
+        if opaque & SPOOL_TICKET == 0 {
+            let message = match result {
+                Ok(message) | Err((_, message)) => message,
+            };
+            let headers = message.headers().into_iter().flat_map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| (header.key.len(), header.value.map_or(0, <[u8]>::len)))
+            });
+            let bytes = spool::encoded_size(
+                message.topic().len(),
+                message.key().map_or(0, <[u8]>::len),
+                headers,
+                message.payload().map_or(0, <[u8]>::len),
+            );
+            self.silence.reported(bytes as u64);
+        }
         // Last: settling waits for this.
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
@@ -285,6 +364,19 @@ impl Callbacks {
                 Err((error, message)) => (message.topic(), Report::Failed(error)),
             };
             spool.report(ticket, topic, report);
+            // Later records of its key may be delivered before it is sent
+            // again: all it holds is purged instead, and sent again in
+            // order to a new client.
+            let timed_out = matches!(
+                result,
+                Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                    _
+                ))
+            );
+            if timed_out && !self.timed_out.swap(true, Ordering::AcqRel) {
+                self.report_dead("a message replayed from the spool timed out".into(), false);
+            }
             return;
         }
         // A direct message (not a replayed one, which the spool counts)
@@ -325,26 +417,56 @@ impl Callbacks {
 const SPOOL_TICKET: usize = 1 << (usize::BITS - 1);
 
 /// A replayed message that failed this way is still in the spool and is
-/// sent again: everything but an error about the message itself (its size,
-/// its topic, its format), which would fail again. A fatal error of the
-/// producer, a purge, a timeout are about the producer or the broker.
-/// After a purge in flight the broker may have it already: at least once.
+/// sent again: the error is about the producer, its connection or the
+/// broker's state (a purge, a timeout, a fatal error of the producer, a
+/// leader moving), not about the message. Any other error (too large,
+/// corrupt, an invalid or unknown topic, not authorized for it, a policy
+/// violation, ...) would come again: the message fails for good. After a
+/// purge in flight or a timeout the broker may have it already: at least
+/// once.
 fn again(error: &KafkaError) -> bool {
-    !matches!(
+    use RDKafkaErrorCode as E;
+    matches!(
         error.rdkafka_error_code(),
         Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopicOrPartition
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidRequiredAcks
-                | RDKafkaErrorCode::InvalidArgument
+            E::PurgeQueue
+                | E::PurgeInflight
+                | E::MessageTimedOut
+                | E::Fatal
+                | E::BrokerDestroy
+                | E::DestroyBroker
+                | E::AllBrokersDown
+                | E::BrokerTransportFailure
+                | E::Resolve
+                | E::SSL
+                | E::Authentication
+                | E::SaslAuthenticationFailed
+                | E::QueueFull
+                | E::TimedOutQueue
+                | E::OperationTimedOut
+                | E::RequestTimedOut
+                | E::Interrupted
+                | E::State
+                | E::Retry
+                | E::NotEnoughReplicas
+                | E::NotEnoughReplicasAfterAppend
+                | E::NotLeaderForPartition
+                | E::LeaderNotAvailable
+                | E::ReplicaNotAvailable
+                | E::FencedLeaderEpoch
+                | E::UnknownLeaderEpoch
+                | E::NetworkException
+                | E::BrokerNotAvailable
+                | E::KafkaStorageError
+                | E::ThrottlingQuotaExceeded
+                | E::OutOfOrderSequenceNumber
+                | E::DuplicateSequenceNumber
+                | E::UnknownProducerId
+                | E::InvalidProducerEpoch
+                | E::InvalidProducerIdMapping
+                | E::ProducerFenced
+                | E::GaplessGuarantee
+                | E::Inconsistent
         )
     )
 }

@@ -17,6 +17,7 @@ use super::spool::{Appended, Origin, Sent, Spool};
 use super::supervisor::{self, Signal};
 use super::{DeliveryCounters, Message, Producer, Stats};
 use crate::Error;
+use crate::rate_limit::RateLimited;
 
 /// The real producer: librdkafka, with a thread of its own that polls for
 /// delivery reports and counts them.
@@ -63,6 +64,9 @@ pub(super) struct Shared {
     pub(super) hooks: Arc<Hooks>,
     /// The live client; empty while a dead one is being replaced.
     slot: RwLock<Option<Arc<Client>>>,
+    /// With a spool: how long the client may be silent while messages
+    /// wait before what it holds is spooled.
+    pub(super) spool_after: Option<Duration>,
 }
 
 /// Statistics every second: how a stalled client is recognised (also for a
@@ -78,6 +82,11 @@ const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
 /// librdkafka's default `queue.buffering.max.kbytes`.
 const DEFAULT_QUEUE_KBYTES: usize = 1_048_576;
 
+/// With a spool, how long a client may be silent while messages wait before
+/// what it holds is spooled, by default: see
+/// [`Builder::spool_after`](crate::Builder::spool_after).
+pub const DEFAULT_SPOOL_AFTER: Duration = Duration::from_secs(1);
+
 /// librdkafka purges its queue when the producer is dropped; give queued
 /// messages a last chance instead, for services that never call `shutdown`.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,21 +99,42 @@ impl KafkaProducer {
     }
 
     /// Like [`new`](Self::new), with a disk spool in `dir` holding at most
-    /// `max_bytes`: see [`Builder::spool`](crate::Builder::spool).
+    /// `max_bytes`, used after [`DEFAULT_SPOOL_AFTER`] of silence: see
+    /// [`Builder::spool`](crate::Builder::spool).
     pub fn with_spool(
         config: &ClientConfig,
         dir: impl AsRef<Path>,
         max_bytes: u64,
     ) -> Result<Self, Error> {
-        Self::create(config, Some((dir.as_ref(), max_bytes)))
+        Self::with_spool_after(config, dir, max_bytes, DEFAULT_SPOOL_AFTER)
     }
 
-    fn create(config: &ClientConfig, spool: Option<(&Path, u64)>) -> Result<Self, Error> {
+    /// Like [`with_spool`](Self::with_spool), spooling what librdkafka holds
+    /// after `spool_after` of silence: see
+    /// [`Builder::spool_after`](crate::Builder::spool_after).
+    pub fn with_spool_after(
+        config: &ClientConfig,
+        dir: impl AsRef<Path>,
+        max_bytes: u64,
+        spool_after: Duration,
+    ) -> Result<Self, Error> {
+        Self::create(config, Some((dir.as_ref(), max_bytes, spool_after)))
+    }
+
+    fn create(config: &ClientConfig, spool: Option<(&Path, u64, Duration)>) -> Result<Self, Error> {
         // Labels the metrics: librdkafka's default when it is not set.
         let client_id = config.get("client.id").unwrap_or(LIBRDKAFKA_CLIENT_ID);
         let counters = Arc::new(DeliveryCounters::new(client_id));
+        if config.get("delivery.report.only.error") == Some("true") {
+            return Err(Error::Config(
+                "delivery.report.only.error=true: relayer counts every message from its \
+                 delivery report, and a spooled one leaves the spool on it"
+                    .into(),
+            ));
+        }
+        let spool_after = spool.map(|(_, _, after)| after);
         let spool = spool
-            .map(|(dir, max_bytes)| {
+            .map(|(dir, max_bytes, _)| {
                 Spool::open(dir, max_bytes, counters.clone()).map_err(|source| Error::Spool {
                     dir: dir.to_owned(),
                     source,
@@ -132,6 +162,7 @@ impl KafkaProducer {
             purged: Mutex::default(),
             next_order: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            no_room: RateLimited::default(),
         });
         let mut config = config.clone();
         if config.get("statistics.interval.ms").is_none() {
@@ -142,6 +173,7 @@ impl KafkaProducer {
             config,
             hooks,
             slot: RwLock::new(Some(Arc::new(client))),
+            spool_after,
         });
         let supervisor = {
             let shared = shared.clone();
@@ -169,20 +201,24 @@ impl KafkaProducer {
     }
 
     /// Flushes until `deadline` (less what closing needs), then moves what
-    /// is still queued to the spool (or counts it as failed), stops the
-    /// threads and the client. Idempotent.
+    /// is still queued or in flight to the spool (or counts it as failed),
+    /// stops the threads and the client, all by `deadline`. Idempotent.
     fn close(&self, deadline: Instant) -> Result<(), Error> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
         // Purging, moving the rest to the spool, stopping librdkafka's
-        // polling thread (it wakes every 100 ms) and destroying the client
-        // take up to a few hundred milliseconds: keep them within the
-        // deadline too.
+        // polling thread (it wakes every 100 ms) and destroying the
+        // client, then the spool's last writes and sync: within the
+        // deadline too, the spool's share last.
         let reserve = (left / 4).min(Duration::from_millis(500));
         let flushed = self.flush(left - reserve);
         let hooks = &self.shared.hooks;
+        let settled_by = match hooks.spool {
+            Some(_) => deadline - reserve / 2,
+            None => deadline,
+        };
         hooks.closing_now();
         if let Some(spool) = &hooks.spool {
             spool.pause(true);
@@ -196,7 +232,7 @@ impl KafkaProducer {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(supervisor) = supervisor {
-            super::join_until(supervisor, deadline);
+            super::join_until(supervisor, settled_by);
         }
         let client = self
             .shared
@@ -206,11 +242,16 @@ impl KafkaProducer {
             .take();
         if let Some(client) = client {
             // Never sent: to the spool (first at the next start), or
-            // failed. In flight past half the time left: failed (the
-            // broker may have written them; it did not say), or sent
-            // again from the spool (at least once).
-            client.settle(deadline, true);
-            drop(client);
+            // failed. In flight past half the time left: purged too, and
+            // spooled (at least once: the broker may have written them;
+            // it did not say), or, without a spool, failed.
+            if hooks.spool.is_some() {
+                client.stalled();
+            }
+            client.settle(settled_by, true);
+            if let Some(client) = Arc::into_inner(client) {
+                client.close(settled_by);
+            }
         }
         hooks.place_purged();
         for message in hooks.held().take() {
@@ -219,7 +260,6 @@ impl KafkaProducer {
                 .failed(&message.topic, &"not delivered before shutdown");
         }
         if let Some(spool) = &hooks.spool {
-            spool.seal_early();
             spool.stop(deadline);
         }
         flushed
@@ -313,14 +353,14 @@ impl Shared {
             }
             return sent;
         }
-        if self.hooks.closing.load(Ordering::Acquire) || !held.keep(message, false) {
+        if self.hooks.closing.load(Ordering::Acquire) || held.keep(message, false).is_none() {
             return Err(refused);
         }
         self.hooks.counters.update().enqueued(1);
         Ok(())
     }
 
-    fn client(&self) -> Option<Arc<Client>> {
+    pub(super) fn client(&self) -> Option<Arc<Client>> {
         self.slot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

@@ -9,6 +9,7 @@ mod metrics;
 mod owned;
 mod patch;
 mod poller;
+mod silence;
 mod spool;
 mod stall;
 mod stats;
@@ -17,7 +18,7 @@ mod supervisor;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use kafka::KafkaProducer;
+pub use kafka::{DEFAULT_SPOOL_AFTER, KafkaProducer};
 #[cfg(feature = "metrics")]
 pub(crate) use metrics::sampled_out as sampled_out_counter;
 pub(crate) use owned::OwnedMessage;

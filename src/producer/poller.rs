@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, ProducerContext};
 
@@ -42,6 +42,15 @@ impl Poller {
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Stops the thread, at the end of its window, waiting for it until
+    /// `deadline` at most. True when it ended.
+    pub(super) fn stop(mut self, deadline: Instant) -> bool {
+        self.stop.store(true, Ordering::Release);
+        self.thread
+            .take()
+            .is_none_or(|thread| super::join_until(thread, deadline))
     }
 }
 

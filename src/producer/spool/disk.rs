@@ -91,8 +91,7 @@ impl Disk for Files {
                 Ok(Box::new(file))
             }
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
+                let holder = fs::read_to_string(path).unwrap_or_default();
                 Err(held_by(holder.trim()))
             }
             Err(TryLockError::Error(error)) => Err(error),
@@ -156,11 +155,11 @@ impl ReadFile for File {
 
 impl WriteFile for File {
     fn sync_data(&mut self) -> io::Result<()> {
-        File::sync_data(self)
+        Self::sync_data(self)
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        File::set_len(self, len)
+        Self::set_len(self, len)
     }
 }
 

@@ -4,8 +4,10 @@
 //! write) and "crashes": at an arbitrary operation the process dies, and a
 //! new one starts from what is on the disk. A seeded schedule drives one
 //! spool, its writer and its replay on the test's thread (so a schedule is
-//! the same every time it runs): appends, writes, replay, deliveries,
-//! purges, refusals, crashes, clean stops.
+//! the same every time it runs): messages sent directly while the spool is
+//! empty or spooled, writes, replay, deliveries, purges (of what was sent
+//! directly, into the spool, and of what replay has in flight), refusals,
+//! crashes, clean stops.
 //!
 //! After every step, every count adds up (`produced = delivered + failed +
 //! dropped + queued`, `queued` counted on its own). At the end of each
@@ -107,9 +109,11 @@ impl FaultyDisk {
             fs.hits.push(hit);
         }
         match fs.faults.remove(&at) {
-            Some(Fault::Error(EINTR)) if !partial => Err(io::Error::from_raw_os_error(EIO)),
+            // Only reads and writes are interrupted, or done in part.
+            Some(Fault::Error(EINTR) | Fault::Short | Fault::Full) if !partial => {
+                Err(io::Error::from_raw_os_error(EIO))
+            }
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
-            Some(Fault::Short | Fault::Full) if !partial => Err(io::Error::from_raw_os_error(EIO)),
             fault => Ok(fault),
         }
     }
@@ -347,6 +351,17 @@ impl WriteFile for Writing {
     }
 }
 
+/// Lends the message `id` with `key` to `f`.
+fn with_message<R>(id: u64, key: &str, f: impl FnOnce(&Message<'_>) -> R) -> R {
+    let payload = id.to_string();
+    f(&Message {
+        topic: "orders",
+        key: Some(key.as_bytes()),
+        headers: &[("h", b"v")],
+        payload: payload.as_bytes(),
+    })
+}
+
 /// A message's id, its payload.
 fn id_of(payload: &[u8]) -> u64 {
     std::str::from_utf8(payload).unwrap().parse().unwrap()
@@ -360,8 +375,12 @@ fn refused_by_the_broker(id: u64) -> bool {
 /// The broker, as the spool's sink and its delivery reports see it.
 #[derive(Default)]
 struct Broker {
-    /// Handed over, no report yet: (ticket, id, key, topic), in order.
+    /// Handed over by replay, no report yet: (ticket, id, key, topic), in
+    /// order.
     in_flight: VecDeque<(u64, u64, String, String)>,
+    /// Sent to librdkafka directly while the spool was empty (or just
+    /// before it overflowed into it): older than anything spooled.
+    direct: VecDeque<(u64, String)>,
     /// What the broker wrote, in order: (id, key).
     log: Vec<(u64, String)>,
     /// Refused for themselves, for good.
@@ -404,8 +423,6 @@ struct Schedule {
     /// The live process: its spool, counters, writer and replay.
     process: Option<Process>,
     next_id: u64,
-    /// Keys of purged messages: one per purge, in order within it.
-    purges: u64,
     /// Every id the writer wrote to a segment file, and where.
     written: BTreeMap<u64, (u64, u64)>,
     /// Ids acknowledged since the last ledger was written in full: what a
@@ -448,7 +465,6 @@ impl Schedule {
             broker: Rc::default(),
             process: None,
             next_id: 1,
-            purges: 0,
             written: BTreeMap::new(),
             acked_since_ledger: Vec::new(),
             acked: Vec::new(),
@@ -524,6 +540,10 @@ impl Schedule {
     /// The process dies (or stops, `clean`): acknowledgements the ledger
     /// has not recorded may be sent again, and what was in flight is.
     fn end_process(&mut self, clean: bool) {
+        if clean {
+            self.written_before_purge();
+            self.purge_direct();
+        }
         let Some(mut process) = self.process.take() else {
             return;
         };
@@ -560,7 +580,10 @@ impl Schedule {
             *self.again_allowed.entry(id).or_default() += 1;
         }
         self.acked_since_ledger.clear();
-        self.broker.borrow_mut().in_flight.clear();
+        let mut broker = self.broker.borrow_mut();
+        broker.in_flight.clear();
+        broker.direct.clear();
+        drop(broker);
         drop(process);
     }
 
@@ -607,52 +630,95 @@ impl Schedule {
         let Some(process) = &self.process else { return };
         let stats: Stats = process.counters.snapshot();
         let outcomes = stats.delivered + stats.failed + stats.dropped;
-        if stats.produced != outcomes.wrapping_add(stats.queued) || stats.spooled != stats.queued {
+        let direct = self.broker.borrow().direct.len() as u64;
+        if stats.produced != outcomes.wrapping_add(stats.queued)
+            || stats.spooled + direct != stats.queued
+        {
             self.fail(&format!("counts do not add up: {stats:?}"));
         }
     }
 
-    /// Appends `count` new messages, or purged ones (with their own key).
-    fn append(&mut self, count: usize, purged: bool) {
+    /// Sends `count` new messages as the producer does: directly while the
+    /// spool is empty (some of them, the others overflowing into it, as
+    /// from a full queue), else to the spool.
+    fn send(&mut self, count: usize) {
         let Some(process) = &self.process else { return };
-        let purge_key = format!("p{}", self.purges);
-        let mut appended = Vec::new();
+        let mut sent = Vec::new();
         for _ in 0..count {
             let id = self.next_id;
             self.next_id += 1;
-            let key = if purged {
-                purge_key.clone()
-            } else {
-                ["a", "b", "c"][self.rng.random_range(0..3)].to_owned()
-            };
-            let payload = id.to_string();
-            let message = Message {
-                topic: "orders",
-                key: Some(key.as_bytes()),
-                headers: &[("h", b"v")],
-                payload: payload.as_bytes(),
-            };
-            let outcome = if purged {
-                // As the producer does: counted into librdkafka's queue
-                // when sent, out of it into the spool when purged.
+            let key = ["a", "b", "c"][self.rng.random_range(0..3)].to_owned();
+            if !process.spool.is_active() && self.rng.random_bool(0.6) {
                 process.counters.produced();
-                let update = process.counters.update();
-                update.dequeued(1);
-                let appended = process.spool.append(&message, Origin::Purged, false);
-                if appended != Appended::Yes {
-                    update.failed("orders", 1, &"purged; the spool refused it");
-                }
-                appended
+                self.broker.borrow_mut().direct.push_back((id, key));
+                sent.push((id, "direct"));
+                continue;
+            }
+            let appended = with_message(id, &key, |message| {
+                process.spool.append(message, Origin::New, false)
+            });
+            sent.push((
+                id,
+                if appended == Appended::Yes {
+                    "spooled"
+                } else {
+                    "refused"
+                },
+            ));
+        }
+        self.note(format!("sent {sent:?}"));
+    }
+
+    /// What was sent directly is purged to the spool, as by an outage, a
+    /// replacement or a shutdown.
+    fn purge_direct(&mut self) {
+        let Some(process) = &self.process else { return };
+        let direct = std::mem::take(&mut self.broker.borrow_mut().direct);
+        if direct.is_empty() {
+            return;
+        }
+        process.spool.purging();
+        let mut purged = Vec::new();
+        for (id, key) in direct {
+            // Out of librdkafka's queue, into the spool, as one.
+            let update = process.counters.update();
+            update.dequeued(1);
+            let appended = with_message(id, &key, |message| {
+                process.spool.append(message, Origin::Purged, false)
+            });
+            if appended != Appended::Yes {
+                update.failed("orders", 1, &"purged; the spool refused it");
+            }
+            purged.push(id);
+        }
+        process.spool.seal_early();
+        self.note(format!("purged directly sent {purged:?}"));
+    }
+
+    /// Of each key, the broker may have written the first messages
+    /// librdkafka holds, in its order (sent directly, then replayed),
+    /// before a purge: they arrive, and may arrive again.
+    fn written_before_purge(&mut self) {
+        let broker = self.broker.borrow();
+        let held: Vec<(u64, String)> = broker
+            .direct
+            .iter()
+            .cloned()
+            .chain(broker.in_flight.iter().map(|m| (m.1, m.2.clone())))
+            .collect();
+        drop(broker);
+        let mut writing: BTreeMap<String, bool> = BTreeMap::new();
+        for (id, key) in held {
+            let go_on = *writing
+                .entry(key.clone())
+                .or_insert_with(|| self.rng.random_bool(0.4));
+            if go_on && !refused_by_the_broker(id) && self.rng.random_bool(0.7) {
+                self.broker.borrow_mut().log.push((id, key));
+                *self.again_allowed.entry(id).or_default() += 1;
             } else {
-                process.spool.append(&message, Origin::New, false)
-            };
-            appended.push((id, outcome == Appended::Yes));
+                writing.insert(key, false);
+            }
         }
-        if purged {
-            process.spool.seal_early();
-            self.purges += 1;
-        }
-        self.note(format!("appended {appended:?} purged {purged}"));
     }
 
     fn write(&mut self) {
@@ -699,15 +765,32 @@ impl Schedule {
         self.note(format!("replayed {worked} steps; in flight {in_flight:?}"));
     }
 
-    /// The broker acknowledges the oldest message of one key in flight, or
-    /// refuses it for itself (some ids, every time).
+    /// The broker acknowledges the oldest message of one key, sent
+    /// directly (those go first: older than anything replayed) or replayed,
+    /// or refuses a replayed one for itself (some ids, every time).
     fn deliver(&mut self) {
         let Some(process) = &self.process else { return };
         let mut broker = self.broker.borrow_mut();
-        let keys: BTreeSet<String> = broker.in_flight.iter().map(|m| m.2.clone()).collect();
+        let keys: BTreeSet<String> = broker
+            .in_flight
+            .iter()
+            .map(|m| m.2.clone())
+            .chain(broker.direct.iter().map(|m| m.1.clone()))
+            .collect();
         let Some(key) = keys.iter().nth(self.rng.random_range(0..keys.len().max(1))) else {
             return;
         };
+        if let Some(at) = broker.direct.iter().position(|m| &m.1 == key) {
+            let (id, key) = broker.direct.remove(at).unwrap();
+            broker.log.push((id, key));
+            drop(broker);
+            let update = process.counters.update();
+            update.dequeued(1);
+            update.delivered(1);
+            drop(update);
+            self.note(format!("delivered {id} (sent directly)"));
+            return;
+        }
         let at = broker.in_flight.iter().position(|m| &m.2 == key).unwrap();
         let (ticket, id, key, topic) = broker.in_flight.remove(at).unwrap();
         if refused_by_the_broker(id) {
@@ -727,25 +810,18 @@ impl Schedule {
         self.note(format!("delivered {id}"));
     }
 
-    /// Everything in flight is purged; of each key, the broker may have
-    /// written the first ones already (at least once).
+    /// Everything librdkafka holds is purged: what replay has in flight is
+    /// to be sent again, what was sent directly goes to the spool. The
+    /// broker may have written some of it (at least once).
     fn purge(&mut self) {
+        self.written_before_purge();
         let Some(process) = &self.process else { return };
         let in_flight = std::mem::take(&mut self.broker.borrow_mut().in_flight);
-        let mut cut: BTreeMap<String, bool> = BTreeMap::new();
-        for (ticket, id, key, topic) in in_flight {
-            let written = *cut
-                .entry(key.clone())
-                .or_insert_with(|| self.rng.random_bool(0.5));
-            if written && !refused_by_the_broker(id) && self.rng.random_bool(0.7) {
-                self.broker.borrow_mut().log.push((id, key));
-                *self.again_allowed.entry(id).or_default() += 1;
-            } else {
-                cut.insert(key, false);
-            }
+        for (ticket, _, _, topic) in in_flight {
             process.spool.report(ticket, &topic, Report::Again);
         }
         self.note("purged in flight".to_owned());
+        self.purge_direct();
     }
 
     fn run(&mut self) {
@@ -756,13 +832,9 @@ impl Schedule {
                 self.start();
             }
             match self.rng.random_range(0..100) {
-                0..25 => {
+                0..28 => {
                     let count = self.rng.random_range(1..6);
-                    self.append(count, false);
-                }
-                25..28 => {
-                    let count = self.rng.random_range(1..6);
-                    self.append(count, true);
+                    self.send(count);
                 }
                 28..45 => self.write(),
                 45..62 => self.replay(20),
@@ -1005,8 +1077,11 @@ impl FaultyDisk {
         for (path, bytes) in &fs.files {
             let segment = path.parent() == Some(dir)
                 && files::sequence(&path.file_name().unwrap().to_string_lossy()).is_some();
+            if !segment {
+                continue;
+            }
             let mut input = &bytes[..];
-            while segment {
+            loop {
                 let left = input.len() as u64;
                 let Ok(Next::Record(..)) = record::read(&mut input, left, &mut body) else {
                     break;

@@ -45,6 +45,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use disk::{Disk, Files};
+pub(crate) use record::{encoded_len, encoded_size};
 pub(crate) use replay::Sent;
 use segment::Segment;
 use writer::Command;
@@ -190,6 +191,11 @@ struct State {
     tail: Option<u64>,
     /// The segment purged messages are written to, until sealed.
     early: Option<u64>,
+    /// Purges under way: purged messages are being handed to the writer,
+    /// or written, until their seal. Replay waits meanwhile: they go
+    /// before everything in the spool, and their segment may not exist
+    /// yet.
+    purges: u64,
     /// The sequence of the next tail segment, and the one below which the
     /// next early segment goes: outside every number the directory and its
     /// ledger ever had, so that none is used twice.
@@ -295,6 +301,7 @@ impl Spool {
                     .collect(),
                 tail: None,
                 early: None,
+                purges: 0,
                 next_sequence: last + 1,
                 floor,
                 tickets: HashMap::new(),
@@ -329,6 +336,12 @@ impl Spool {
             .spawn(move || replay::run(&spool, sink))?;
         lock(&self.threads).extend([writer, replay]);
         Ok(())
+    }
+
+    /// True when the spool would take `bytes` more of purged messages
+    /// now: within its cap, and the disk not refusing writes.
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        !self.refusing() && self.bytes.load(Ordering::Acquire) + bytes <= self.max_bytes
     }
 
     /// True while the spool holds messages not yet delivered.
@@ -449,8 +462,16 @@ impl Spool {
         }
     }
 
+    /// Purged messages are about to be appended: replay waits until they
+    /// are written and [sealed](Self::seal_early), as they go before
+    /// everything it could send meanwhile.
+    pub(crate) fn purging(&self) {
+        self.state().purges += 1;
+    }
+
     /// Queues the sealing of the segment of purged messages, after every
-    /// one taken so far: later ones go to a new one, and replay goes past.
+    /// one taken so far: later ones go to a new one, and replay goes on,
+    /// from them.
     pub(crate) fn seal_early(&self) {
         self.command(Command::Seal);
     }
@@ -489,9 +510,11 @@ impl Spool {
             let lost = self.abandon();
             tracing::warn!(target: "relayer", dir = %self.dir.display(), lost, "spool not written and synced within the shutdown timeout: messages not yet written are lost, those written are safe from a crash of the process, not yet of the machine");
         }
-        let ended = lock(&self.threads).drain(..).fold(true, |ended, thread| {
-            super::join_until(thread, deadline) && ended
-        });
+        // Every one, also past one that did not end.
+        let mut ended = true;
+        for thread in lock(&self.threads).drain(..) {
+            ended &= super::join_until(thread, deadline);
+        }
         // Nothing touches the directory any more: another spool may open
         // it, also while this one's last references go. A thread still in
         // a write keeps it until the spool is dropped.

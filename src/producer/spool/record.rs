@@ -21,19 +21,27 @@ pub(crate) type Record = OwnedMessage;
 
 /// The length of the encoded `message` on disk.
 pub(crate) fn encoded_len(message: &Message<'_>) -> usize {
-    let headers: usize = message
-        .headers
-        .iter()
-        .map(|(name, value)| 2 + name.len() + 4 + value.len())
-        .sum();
-    HEADER
-        + 2
-        + message.topic.len()
-        + 4
-        + message.key.map_or(0, <[u8]>::len)
-        + 2
-        + headers
-        + message.payload.len()
+    encoded_size(
+        message.topic.len(),
+        message.key.map_or(0, <[u8]>::len),
+        message
+            .headers
+            .iter()
+            .map(|(name, value)| (name.len(), value.len())),
+        message.payload.len(),
+    )
+}
+
+/// The length on disk of a message of these parts' lengths: its topic, its
+/// key, its headers' names and values, its payload.
+pub(crate) fn encoded_size(
+    topic: usize,
+    key: usize,
+    headers: impl Iterator<Item = (usize, usize)>,
+    payload: usize,
+) -> usize {
+    let headers: usize = headers.map(|(name, value)| 2 + name + 4 + value).sum();
+    HEADER + 2 + topic + 4 + key + 2 + headers + payload
 }
 
 /// The topic of an encoded record.

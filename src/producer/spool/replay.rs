@@ -186,7 +186,7 @@ impl Replay {
                 at_most: at_most.min(idle),
                 news,
             };
-            if state.paused {
+            if state.paused || state.purges > 0 {
                 return wait(IDLE);
             }
             if state.again {

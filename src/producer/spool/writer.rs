@@ -145,8 +145,10 @@ impl Writer {
                 if let Some(open) = self.early.take() {
                     self.unsynced.push(open.file);
                 }
-                spool.state().early = None;
-                spool.wake();
+                let mut state = spool.state();
+                state.early = None;
+                state.purges = state.purges.saturating_sub(1);
+                spool.news(&mut state);
             }
             Work::Stop(_) | Work::Idle | Work::Abandoned => {}
         }
