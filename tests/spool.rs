@@ -2,17 +2,20 @@
 //! nothing, the size cap drops and counts, a crashed process's spool is
 //! sent at the next start, and torn or corrupt records are skipped.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/segment.rs"]
 mod segment;
 #[path = "support/stats.rs"]
 mod stats;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use child::Child;
 use relayer::producer::Stats;
 use relayer::record::{Outcome, RpcDetails};
 use relayer::{Relayer, Scope};
@@ -32,18 +35,23 @@ fn spooled_relayer(broker: &str, dir: &Path, max_bytes: u64) -> Relayer {
         .unwrap()
 }
 
-/// The stats once the spool's writer thread has written what it was
-/// handed (the figures stop moving while the broker is down).
-fn written(relayer: &Relayer) -> Stats {
+/// The stats once the spool's writer thread has written what it took: the
+/// records in the spool's files are the spooled messages (the broker is
+/// down: none leaves).
+fn written(relayer: &Relayer, dir: &Path) -> Stats {
     let mut stats = relayer.stats();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = relayer.stats();
-        if now == stats {
-            return stats;
-        }
-        stats = now;
-    }
+    wait::until("the spool written", TIMEOUT, || {
+        stats = relayer.stats();
+        records_on_disk(dir) == stats.spooled
+    });
+    stats
+}
+
+fn records_on_disk(dir: &Path) -> u64 {
+    segment::files(dir)
+        .iter()
+        .map(|file| segment::payloads(file).len() as u64)
+        .sum()
 }
 
 /// One request of worker `worker`: a keyed event numbered `n`, and the
@@ -161,7 +169,7 @@ fn past_the_size_cap_messages_are_dropped_and_counted() {
             refused += 1;
         }
     }
-    let stats = written(&relayer);
+    let stats = written(&relayer, dir.path());
     stats::assert_identity(&stats);
     assert_eq!(stats.dropped, refused, "{stats:?}");
     assert!(refused > 0, "{stats:?}");
@@ -188,21 +196,27 @@ fn past_the_size_cap_messages_are_dropped_and_counted() {
 }
 
 /// The child process of the crash test: spools messages for a broker that
-/// is down, says how many, and waits to be killed.
+/// is down (past librdkafka's queue of 1,000: the outage is not waited
+/// for), says how many once they are on disk, and waits to be killed.
 #[test]
 fn crash_child() {
     let Ok(config) = std::env::var("RELAYER_SPOOL_CHILD") else {
         return;
     };
     let (brokers, dir) = config.split_once(' ').unwrap();
-    let relayer = spooled_relayer(brokers, Path::new(dir), 1 << 30);
+    let relayer = Relayer::builder("logging")
+        .brokers(brokers)
+        .option("queue.buffering.max.messages", "1000")
+        .spool(dir, 1 << 30)
+        .spool_after(Duration::from_secs(600))
+        .build()
+        .unwrap();
     for n in 0..5_000 {
         relayer.emit("order", "created", &n).unwrap();
     }
-    // A message is on disk once the spool's writer thread has written it,
-    // microseconds after `emit`: give it that time.
-    std::thread::sleep(Duration::from_millis(200));
-    println!("SPOOLED {}", relayer.stats().spooled);
+    // On disk once the spool's writer thread has written it.
+    let spooled = written(&relayer, Path::new(dir)).spooled;
+    println!("SPOOLED {spooled}");
     std::thread::sleep(Duration::from_secs(600));
 }
 
@@ -212,24 +226,13 @@ fn a_spool_left_by_a_killed_process_is_sent_at_the_next_start() {
     broker.create_topic("order", 1).unwrap();
     broker.down().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(
-            "RELAYER_SPOOL_CHILD",
-            format!("{} {}", broker.bootstrap_servers(), dir.path().display()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let spooled: u64 = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| Some(line.split_once("SPOOLED ")?.1.trim().parse().unwrap()))
-        .expect("the child reports what it spooled");
-    // kill -9: no destructor, no flush.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let child = Child::start(
+        "crash_child",
+        "RELAYER_SPOOL_CHILD",
+        &format!("{} {}", broker.bootstrap_servers(), dir.path().display()),
+    );
+    let spooled: u64 = child.said("SPOOLED ").parse().unwrap();
+    drop(child);
     assert!(spooled >= 3_000, "past the in-memory queue: {spooled}");
 
     broker.up().unwrap();

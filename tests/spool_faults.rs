@@ -3,6 +3,8 @@
 //! spool, a record damaged while appends go on, a full disk, a shutdown
 //! during a producer replacement. Every message is accounted for.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/segment.rs"]
 mod segment;
 #[path = "support/skip.rs"]
@@ -13,11 +15,10 @@ mod small_disk;
 mod stats;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use child::Child;
 use relayer::producer::{KafkaProducer, Message, Producer};
 use relayer::{Error, KAFKA_DEFAULTS, Relayer};
 use relayer_test::EmbeddedBroker;
@@ -47,34 +48,6 @@ fn payloads(broker: &EmbeddedBroker, topic: &str, count: usize) -> Vec<String> {
         .iter()
         .map(|m| m.json()["payload"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// This test binary again, running only one test, and what it prints.
-struct Child {
-    process: std::process::Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-impl Child {
-    fn start(test: &str, env: &str) -> Self {
-        let mut process = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", test, "--nocapture", "--test-threads=1"])
-            .env("RELAYER_SPOOL_CHILD", env)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        Self { process, lines }
-    }
-
-    /// The rest of the next line that starts with `tag`.
-    fn said(&mut self, tag: &str) -> String {
-        self.lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| Some(line.split_once(tag)?.1.trim().to_owned()))
-            .unwrap_or_else(|| panic!("the child says {tag}"))
-    }
 }
 
 #[test]
@@ -168,13 +141,13 @@ fn a_process_killed_while_replaying_loses_nothing_and_order_is_kept() {
 
     // The next process moves the whole spool into librdkafka's memory
     // while the broker is still down, and is killed.
-    let mut replaying = Child::start(
+    let replaying = Child::start(
         "replaying_child",
+        "RELAYER_SPOOL_CHILD",
         &format!("{brokers} {}", dir.path().display()),
     );
     println!("killed while replaying: {}", replaying.said("REPLAYED "));
-    replaying.process.kill().unwrap();
-    replaying.process.wait().unwrap();
+    drop(replaying);
 
     broker.up().unwrap();
     let last = spooled_relayer(&brokers, dir.path(), 1_000);
@@ -370,6 +343,7 @@ fn a_shutdown_during_a_replacement_spools_what_the_old_producer_held() {
     let brokers = broker.bootstrap_servers();
     let mut replaced = Child::start(
         "replaced_child",
+        "RELAYER_SPOOL_CHILD",
         &format!("{brokers} {}", dir.path().display()),
     );
     replaced.said("READY");
