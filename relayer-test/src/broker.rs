@@ -1,6 +1,4 @@
 use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -8,7 +6,6 @@ use rdkafka::error::KafkaResult;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use socket2::{Domain, Socket, Type};
 
 use crate::Consumer;
 
@@ -36,9 +33,35 @@ const ALL_BROKERS: i32 = -1;
 /// ```
 pub struct EmbeddedBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
-    /// While the brokers are down, their ports, held by sockets that are
-    /// bound but do not listen: see [`down`](Self::down).
-    held_ports: Mutex<Vec<Socket>>,
+}
+
+/// Taken while an embedded broker of this process goes down or up, and
+/// while a process is started through [`without_broker_restarts`].
+static RESTARTS: Mutex<()> = Mutex::new(());
+
+/// Runs `start`, which starts a process (`Command::spawn`; or `status` and
+/// `output`, which also wait for it), while no [`EmbeddedBroker`] of this
+/// process goes [down](EmbeddedBroker::down) or up; a test that starts
+/// processes beside an embedded broker it takes down starts them through
+/// this.
+///
+/// A process being started holds a copy of every socket of its parent
+/// until it runs its program (`fork`, then `exec`). A broker taken down
+/// closes its listener and binds its port again at once, to keep it; while
+/// such a copy keeps the old listener listening, that bind fails, and
+/// librdkafka aborts the whole test process ("Failed to create mock broker
+/// listener").
+///
+/// ```
+/// use std::process::Command;
+///
+/// let status = relayer_test::without_broker_restarts(|| Command::new("true").status())?;
+/// assert!(status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn without_broker_restarts<T>(start: impl FnOnce() -> T) -> T {
+    let _restarts = RESTARTS.lock().unwrap_or_else(PoisonError::into_inner);
+    start()
 }
 
 impl EmbeddedBroker {
@@ -52,7 +75,6 @@ impl EmbeddedBroker {
     pub fn with_brokers(count: i32) -> KafkaResult<Self> {
         Ok(Self {
             cluster: MockCluster::new(count)?,
-            held_ports: Mutex::default(),
         })
     }
 
@@ -68,35 +90,16 @@ impl EmbeddedBroker {
 
     /// Takes every broker down: connections are refused until [`up`](Self::up).
     ///
-    /// A broker that is down closes its listener, and `up` binds the same
-    /// port again (librdkafka aborts the process if it cannot). Meanwhile
-    /// any `connect` on the machine could get that port as its local port,
-    /// so the ports are held by sockets that are bound but do not listen:
-    /// connections are still refused, and `connect` never picks a bound
-    /// port.
+    /// A broker that is down keeps its port (bound, not listening), and
+    /// `up` listens on it again. Processes started meanwhile must go
+    /// through [`without_broker_restarts`].
     pub fn down(&self) -> KafkaResult<()> {
-        self.cluster.broker_down(ALL_BROKERS)?;
-        let held = self
-            .bootstrap_servers()
-            .split(',')
-            .filter_map(|addr| addr.parse().ok())
-            .filter_map(|addr| hold(addr).ok())
-            .collect();
-        *self
-            .held_ports
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = held;
-        Ok(())
+        without_broker_restarts(|| self.cluster.broker_down(ALL_BROKERS))
     }
 
     /// Brings every broker back up.
     pub fn up(&self) -> KafkaResult<()> {
-        // Released right before the brokers bind their ports again.
-        self.held_ports
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        self.cluster.broker_up(ALL_BROKERS)
+        without_broker_restarts(|| self.cluster.broker_up(ALL_BROKERS))
     }
 
     /// Adds `latency` to every broker's round trip.
@@ -129,19 +132,51 @@ impl fmt::Debug for EmbeddedBroker {
     }
 }
 
-/// A TCP socket bound to `addr` that does not listen.
-fn hold(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::TcpStream;
+    use std::net::{SocketAddr, TcpStream};
 
     use super::*;
+
+    /// Without the lock, a broker going down while processes start aborts
+    /// the test process within a cycle or two.
+    #[test]
+    fn a_broker_goes_down_and_up_while_processes_start() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Instant;
+
+        let stop = AtomicBool::new(false);
+        let broker = EmbeddedBroker::start().unwrap();
+        std::thread::scope(|threads| {
+            let starting = threads.spawn(|| {
+                let mut started = 0;
+                while !stop.load(Ordering::Acquire) {
+                    let mut child =
+                        without_broker_restarts(|| std::process::Command::new("true").spawn())
+                            .unwrap();
+                    child.wait().unwrap();
+                    started += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                started
+            });
+            // librdkafka's mock thread sometimes takes a second to come to
+            // an operation while children exit: a few cycles, in time.
+            let began = Instant::now();
+            let mut cycles = 0;
+            while cycles < 20 && began.elapsed() < Duration::from_secs(3) {
+                broker.down().unwrap();
+                broker.up().unwrap();
+                cycles += 1;
+            }
+            stop.store(true, Ordering::Release);
+            let started = starting.join().unwrap();
+            assert!(
+                started > 0 && cycles > 0,
+                "{started} started, {cycles} cycles"
+            );
+        });
+    }
 
     #[test]
     fn a_broker_down_refuses_connections_and_gets_its_port_back() {

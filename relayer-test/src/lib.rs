@@ -31,7 +31,7 @@ mod mock;
 mod patch;
 mod record;
 
-pub use broker::EmbeddedBroker;
+pub use broker::{EmbeddedBroker, without_broker_restarts};
 pub use consumer::{Consumer, ReadError};
 pub use message::Message;
 pub use mock::MockProducer;

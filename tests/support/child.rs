@@ -1,6 +1,8 @@
 //! This test binary again, running one test of it as a child process (the
 //! test reads its configuration from an environment variable), and what it
-//! prints, line by line, waited for with a deadline.
+//! prints, line by line, waited for with a deadline. Processes are started
+//! through `relayer_test::without_broker_restarts`: an embedded broker of
+//! another test may be going down meanwhile.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,12 +22,12 @@ pub(crate) struct Child {
 impl Child {
     /// Runs the test `test` of this binary with `variable` set to `value`.
     pub(crate) fn start(test: &str, variable: &str, value: &str) -> Self {
-        let mut process = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(variable, value)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        let mut process = relayer_test::without_broker_restarts(|| command.spawn()).unwrap();
         let stdout = BufReader::new(process.stdout.take().unwrap());
         let (sender, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -54,10 +56,9 @@ impl Child {
 
     /// Sends it `signal` (`-TERM`, ...).
     pub(crate) fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.process.id().to_string()])
-            .status()
-            .unwrap();
+        let mut kill = Command::new("kill");
+        kill.args([signal, &self.process.id().to_string()]);
+        let status = relayer_test::without_broker_restarts(|| kill.status()).unwrap();
         assert!(status.success(), "kill {signal}");
     }
 }

@@ -4,6 +4,9 @@
 //! port: killed with `kill -9` and restarted on the same port (topics and
 //! producer state are gone then), or frozen with `SIGSTOP` and thawed.
 //!
+//! Processes are started through `relayer_test::without_broker_restarts`:
+//! an embedded broker of another test may be going down meanwhile.
+//!
 //! Like the rest of the real-broker suite, it runs when
 //! `RELAYER_TEST_BROKERS` is set (CI starts a broker and sets it), and
 //! skips otherwise, loudly, failing under CI.
@@ -38,9 +41,9 @@ impl OwnBroker {
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/broker.sh"),
             PathBuf::from,
         );
-        let output = Command::new(&script)
-            .args(["cmd", &port.to_string()])
-            .output();
+        let mut cmd = Command::new(&script);
+        cmd.args(["cmd", &port.to_string()]);
+        let output = relayer_test::without_broker_restarts(|| cmd.output());
         let command: Vec<String> = match output {
             Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
                 .split_whitespace()
@@ -98,10 +101,9 @@ impl OwnBroker {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let mut kill = Command::new("kill");
+        kill.args([signal, &self.child.id().to_string()]);
+        let status = relayer_test::without_broker_restarts(|| kill.status()).unwrap();
         assert!(status.success(), "kill {signal} {}", self.child.id());
     }
 
@@ -109,14 +111,14 @@ impl OwnBroker {
     /// with `partitions` partitions each.
     pub(crate) fn create_topics(&self, topics: &[&str], partitions: u32) {
         for topic in topics {
-            let status = Command::new(&self.command[0])
+            let mut create = Command::new(&self.command[0]);
+            create
                 .args(["topic", "create", topic, "--broker"])
                 .arg(format!("tcp://{}", self.address()))
                 .args(["--partitions", &partitions.to_string()])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
+                .stderr(Stdio::null());
+            let status = relayer_test::without_broker_restarts(|| create.status()).unwrap();
             assert!(status.success(), "topic {topic} created");
         }
     }
@@ -144,12 +146,12 @@ fn free_port() -> u16 {
 }
 
 fn spawn(command: &[String], port: u16) -> Child {
-    let mut child = Command::new(&command[0])
+    let mut broker = Command::new(&command[0]);
+    broker
         .args(&command[1..])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    let mut child = relayer_test::without_broker_restarts(|| broker.spawn()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the broker listens on {port}");

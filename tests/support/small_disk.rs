@@ -9,10 +9,12 @@ pub(crate) struct SmallDisk(tempfile::TempDir);
 impl SmallDisk {
     pub(crate) fn mount(size: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
+        let mut mount = Command::new("mount");
+        mount
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
+            .arg(dir.path());
+        // Not while an embedded broker of another test goes down.
+        let mounted = relayer_test::without_broker_restarts(|| mount.status())
             .is_ok_and(|status| status.success());
         if !mounted {
             super::skip::skip("mounting a tmpfs needs root");
@@ -31,6 +33,8 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
+        let mut umount = Command::new("umount");
+        umount.arg(self.0.path());
+        let _ = relayer_test::without_broker_restarts(|| umount.status());
     }
 }
