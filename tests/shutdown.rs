@@ -2,6 +2,9 @@
 //! most `timeout`, also with the broker down: a process has a termination
 //! grace period. What is not delivered by then is spooled, or failed.
 
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::time::{Duration, Instant};
 
 use relayer::Relayer;
@@ -101,9 +104,9 @@ fn a_shutdown_during_replay_loses_nothing_and_sends_again_only_what_was_in_fligh
     broker.set_latency(Duration::from_millis(500)).unwrap();
     broker.up().unwrap();
     let spooled = relayer.stats().spooled;
-    while relayer.stats().spooled == spooled {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait::until("replay delivering", Duration::from_secs(60), || {
+        relayer.stats().spooled < spooled
+    });
     let stats = relayer.shutdown(Duration::from_millis(300));
     drop(relayer);
     println!("shutdown during replay: {stats:?}");

@@ -483,51 +483,104 @@ fn a_sink_given_twice_or_a_spool_without_kafka_is_a_configuration_error() {
     assert!(matches!(spool, Err(Error::Config(message)) if message.contains("spool")));
 }
 
-/// A file that cannot be opened (a missing directory; a read-only one
-/// when not root) fails its messages, counted with the reason; the build
-/// and the requests succeed, and the next write tries again.
+/// A file that cannot be opened (a missing directory; a read-only one)
+/// fails its messages, counted with the reason; the build and the requests
+/// succeed, and the next write tries again. Root writes into a read-only
+/// directory all the same: as root, that case runs in a child process as
+/// the user `nobody`.
 #[test]
 fn a_file_that_cannot_be_opened_fails_its_messages_not_the_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    a_file_that_cannot_be_opened(&dir.path().join("missing/relayer.jsonl"), "No such file");
+    if !is_root(dir.path()) {
+        read_only_child();
+        return;
+    }
+    let mut child = Command::new("setpriv");
+    child
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "read_only_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RELAYER_READ_ONLY_CHILD", "1")
+        .env("TMPDIR", std::env::temp_dir());
+    match relayer_test::without_broker_restarts(|| child.output()) {
+        Ok(output) if output.status.success() => {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains("READ-ONLY CHECKED"), "{stdout}");
+        }
+        Ok(output) => panic!(
+            "the read-only case as nobody: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => skip::skip(&format!("setpriv, to run as nobody: {error}")),
+    }
+}
+
+/// True when this process writes into a read-only directory in `dir`.
+fn is_root(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+
+    let read_only = dir.join("probe-read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::write(read_only.join("probe"), "").is_ok()
+}
+
+/// The read-only case, run directly when not root, or as `nobody`.
+#[test]
+fn read_only_child() {
+    let probe = tempfile::tempdir().unwrap();
+    if std::env::var_os("RELAYER_READ_ONLY_CHILD").is_none() && is_root(probe.path()) {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
     let read_only = dir.path().join("read-only");
     std::fs::create_dir(&read_only).unwrap();
     std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
-    // Root writes into a read-only directory all the same.
-    let as_root = std::fs::write(read_only.join("probe"), "").is_ok();
-    let mut cases = vec![(dir.path().join("missing/relayer.jsonl"), "No such file")];
-    if !as_root {
-        cases.push((read_only.join("relayer.jsonl"), "Permission denied"));
-    }
-    for (path, error) in cases {
-        let mock = MockProducer::new();
-        let relayer = Relayer::builder("logging")
-            .sink(Sink::producer("mock", mock.clone()))
-            .sink(Sink::file(&path))
-            .build()
-            .unwrap();
-        relayer.emit("order", "step", &1).unwrap();
-        relayer.flush(TIMEOUT).unwrap();
-        let stats = relayer.stats();
-        let file = &stats.sinks[&format!("file:{}", path.display())];
-        assert_eq!((file.produced, file.failed), (1, 1), "{file:?}");
-        assert!(file.last_errors["order"].contains(error), "{file:?}");
-        assert_eq!(mock.messages("order").len(), 1);
+    assert!(
+        !is_root(dir.path()),
+        "runs as a user the permissions apply to"
+    );
+    a_file_that_cannot_be_opened(&read_only.join("relayer.jsonl"), "Permission denied");
+    println!("READ-ONLY CHECKED");
+}
 
-        // Once the directory is there, the next write opens the file.
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::set_permissions(
-            path.parent().unwrap(),
-            std::fs::Permissions::from_mode(0o755),
-        )
+fn a_file_that_cannot_be_opened(path: &Path, error: &str) {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mock = MockProducer::new();
+    let relayer = Relayer::builder("logging")
+        .sink(Sink::producer("mock", mock.clone()))
+        .sink(Sink::file(path))
+        .build()
         .unwrap();
-        relayer.emit("order", "step", &2).unwrap();
-        relayer.flush(TIMEOUT).unwrap();
-        assert_eq!(
-            relayer.stats().sinks[&format!("file:{}", path.display())].delivered,
-            1
-        );
-        assert_eq!(read_lines(&path).len(), 1);
-    }
+    relayer.emit("order", "step", &1).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    let file = &stats.sinks[&format!("file:{}", path.display())];
+    assert_eq!((file.produced, file.failed), (1, 1), "{file:?}");
+    assert!(file.last_errors["order"].contains(error), "{file:?}");
+    assert_eq!(mock.messages("order").len(), 1);
+
+    // Once the directory is there, the next write opens the file.
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::set_permissions(
+        path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    relayer.emit("order", "step", &2).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    assert_eq!(
+        relayer.stats().sinks[&format!("file:{}", path.display())].delivered,
+        1
+    );
+    assert_eq!(read_lines(path).len(), 1);
 }

@@ -42,16 +42,9 @@ fn written(relayer: &Relayer, dir: &Path) -> Stats {
     let mut stats = relayer.stats();
     wait::until("the spool written", TIMEOUT, || {
         stats = relayer.stats();
-        records_on_disk(dir) == stats.spooled
+        segment::records(dir) == stats.spooled
     });
     stats
-}
-
-fn records_on_disk(dir: &Path) -> u64 {
-    segment::files(dir)
-        .iter()
-        .map(|file| segment::payloads(file).len() as u64)
-        .sum()
 }
 
 /// One request of worker `worker`: a keyed event numbered `n`, and the

@@ -13,6 +13,8 @@ mod skip;
 mod small_disk;
 #[path = "support/stats.rs"]
 mod stats;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -110,12 +112,11 @@ fn replaying_child() {
     };
     let (brokers, dir) = config.split_once(' ').unwrap();
     let relayer = spooled_relayer(brokers, Path::new(dir), 100_000);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    // Handed to librdkafka is not delivered: the spool keeps it.
-    while relayer.stats().spooled > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    // The moment of the fault: replay hands the whole spool to librdkafka
+    // within milliseconds of the start, and the kill comes a second later,
+    // with all of it in memory (and still in the spool: handed over is not
+    // delivered).
+    std::thread::sleep(Duration::from_secs(1));
     println!("REPLAYED {:?}", relayer.stats());
     std::thread::sleep(Duration::from_secs(600));
 }
@@ -167,7 +168,9 @@ fn a_record_damaged_while_appends_go_on_keeps_every_count_right() {
     for n in 0..3_000 {
         relayer.emit("order", "created", &n).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(300));
+    wait::until("the spool written", TIMEOUT, || {
+        segment::records(dir.path()) == relayer.stats().spooled
+    });
 
     // A flipped bit in the middle of the segment still being written.
     let segment = segment::files(dir.path()).pop().unwrap();
@@ -264,7 +267,10 @@ fn a_full_disk_refuses_and_counts_without_a_file_per_message() {
         }
         std::thread::sleep(Duration::from_micros(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // What the writer took is written, or failed.
+    wait::until("the spool written", TIMEOUT, || {
+        segment::records(disk.path()) == relayer.stats().spooled
+    });
     let stats = relayer.stats();
     println!("disk full: {refused} refused; {stats:?}");
     let segments = segment::files(disk.path()).len();

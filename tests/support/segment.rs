@@ -15,6 +15,15 @@ pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// How many good records the segments of the spool in `dir` hold.
+#[allow(dead_code, reason = "not every test counts records")]
+pub(crate) fn records(dir: &Path) -> u64 {
+    files(dir)
+        .iter()
+        .map(|file| payloads(file).len() as u64)
+        .sum()
+}
+
 /// Where record `index` of a segment starts: each record is its body's
 /// length (4 bytes, little-endian), a checksum (4 bytes) and the body.
 #[allow(dead_code, reason = "not every test damages a segment")]
