@@ -1,5 +1,6 @@
 //! A real Kafka-compatible broker out of the bench's process: tansu started
-//! on a port of its own with `../shared/kafka/broker.sh cmd PORT`, or the
+//! on a port of its own with `../shared/kafka/broker.sh cmd PORT` (or the
+//! script at `RELAYER_BROKER_SH`), or the
 //! broker at `LOAD_BROKERS` (its process id in `LOAD_BROKER_PID` for its CPU
 //! time). The broker's CPU time is read from `/proc/PID/stat`; the bytes
 //! sent to it are those the broker acknowledged on this process's TCP
@@ -100,7 +101,11 @@ impl RealBroker {
     /// Starts tansu on `LOAD_BROKER_PORT` (default 19500) with the command
     /// line `broker.sh cmd PORT` prints.
     fn spawn() -> Result<Self, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/broker.sh");
+        // Beside the repository, unless said otherwise.
+        let script = env::var_os("RELAYER_BROKER_SH").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kafka/broker.sh"),
+            std::path::PathBuf::from,
+        );
         if !script.exists() {
             return Err(format!("{} not found", script.display()));
         }
@@ -149,6 +154,26 @@ impl RealBroker {
 
     pub(crate) fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// Creates `topics` (a broker given in `LOAD_BROKERS` may have them).
+    #[allow(dead_code, reason = "not every bench creates topics later")]
+    pub(crate) fn create_topics(&self, topics: &[&str]) -> Result<(), String> {
+        create_topics(&self.bootstrap, topics)
+    }
+
+    /// Sends `signal` (`-STOP` freezes it, `-CONT` thaws it) to the broker
+    /// this bench started; false for one given in `LOAD_BROKERS`, which
+    /// may be shared.
+    #[allow(dead_code, reason = "not every bench freezes the broker")]
+    pub(crate) fn signal(&self, signal: &str) -> bool {
+        let Some(child) = &self.child else {
+            return false;
+        };
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
     }
 
     /// What the broker process spent so far (zero when it is unknown).
