@@ -119,7 +119,7 @@ pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
         config.bounds.request_id_bytes,
     );
     caller.request_id_header = Some(id_header.text.clone());
-    caller.redacted_params = Some(config.redaction.query_params.clone());
+    caller.secret_params = Some(config.redaction.query_params.clone());
     caller
 }
 
@@ -212,11 +212,11 @@ mod tests {
     fn recorded_headers_join_values_and_hide_secrets() {
         let mut config = Config::default();
         config.record_all_headers();
-        config
-            .redaction
-            .redact_header(HeaderName::from_static("x-api-key"));
+        config.redaction.headers = config.redaction.headers.redact("x-tenant-plan");
         let request = request(&[
             ("x-tenant", "acme"),
+            ("x-tenant-plan", "gold"),
+            ("x-auth-token", "s3cret"),
             ("accept", "text/html"),
             ("accept", "application/json"),
             ("authorization", "Bearer s3cret"),
@@ -240,8 +240,10 @@ mod tests {
                 ("authorization", REDACTED),
                 ("cookie", REDACTED),
                 ("x-api-key", REDACTED),
+                ("x-auth-token", REDACTED),
                 ("x-marked", REDACTED),
                 ("x-tenant", "acme"),
+                ("x-tenant-plan", REDACTED),
             ]
         );
     }
