@@ -7,6 +7,7 @@ use http::HeaderName;
 use relayer::Relayer;
 use tower_layer::Layer;
 
+use crate::client_addr::TrustedProxies;
 use crate::config::{Config, RequestIdHeader};
 use crate::service::RelayerService;
 
@@ -215,6 +216,68 @@ impl RelayerLayer {
     pub fn keep_query_param(mut self, name: impl AsRef<str>) -> Self {
         let redaction = &mut Arc::make_mut(&mut self.config).redaction;
         redaction.query_params = redaction.query_params.keep(name.as_ref());
+        self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` and `X-Real-IP` decide
+    /// the record's `remote_addr`, in place of the default: loopback and
+    /// private ranges (`127.0.0.0/8`, `::1`, `10.0.0.0/8`, `172.16.0.0/12`,
+    /// `192.168.0.0/16`, `fc00::/7`), as Rails trusts. Each is a range in
+    /// CIDR notation (`203.0.113.0/24`, `2001:db8::/48`) or one address.
+    ///
+    /// A request from any other peer is recorded with the peer's address,
+    /// whatever its headers say: a client on the internet cannot choose
+    /// the address written in the record. From a trusted proxy, the
+    /// address is the right-most one of `X-Forwarded-For` that is not a
+    /// trusted proxy (each proxy appends the address it was called from;
+    /// what comes before is the client's to write), else `X-Real-IP`,
+    /// else the peer's. `x_forwarded_for` is recorded as sent, either way.
+    /// In [`WireFormat::Python1`](relayer::WireFormat::Python1), a trusted
+    /// proxy's `X-Real-IP` is taken as sent, as the Python relayer did.
+    ///
+    /// The peer's address is axum's `ConnectInfo<SocketAddr>`; without it,
+    /// no header is believed and `remote_addr` is `null`.
+    ///
+    /// # Panics
+    ///
+    /// When a range is neither a CIDR range nor an address; this is
+    /// configuration, done once at startup.
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// // Behind a load balancer in 10.20.0.0/16 and a CDN's edge.
+    /// let layer = relayer_axum::RelayerLayer::new(relayer)
+    ///     .trusted_proxies(["10.20.0.0/16", "2001:db8:cafe::/48", "203.0.113.7"]);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn trusted_proxies<I>(mut self, ranges: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        match TrustedProxies::parse(ranges) {
+            Ok(proxies) => Arc::make_mut(&mut self.config).trusted_proxies = proxies,
+            Err(range) => {
+                panic!("relayer_axum::RelayerLayer: not a CIDR range nor an IP address: {range:?}")
+            }
+        }
+        self
+    }
+
+    /// Trusts no proxy: `remote_addr` is always the peer's address, and
+    /// `X-Forwarded-For` and `X-Real-IP` are only recorded as sent (for a
+    /// service reached directly, with no proxy in front).
+    ///
+    /// ```
+    /// # let relayer = relayer::Relayer::builder("logging").brokers("localhost:9092").build()?;
+    /// let layer = relayer_axum::RelayerLayer::new(relayer).no_trusted_proxies();
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    #[must_use]
+    pub fn no_trusted_proxies(mut self) -> Self {
+        Arc::make_mut(&mut self.config).trusted_proxies = TrustedProxies::none();
         self
     }
 
@@ -447,6 +510,16 @@ mod tests {
     #[test]
     fn header_names_are_lowercased() {
         assert_eq!(header_name("X-Tenant").as_str(), "x-tenant");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a CIDR range nor an IP address: \"10.0.0.0/40\"")]
+    fn invalid_proxy_ranges_panic_at_configuration() {
+        let relayer = relayer::Relayer::builder("logging")
+            .brokers("localhost:9092")
+            .build()
+            .unwrap();
+        let _ = RelayerLayer::new(relayer).trusted_proxies(["10.0.0.0/8", "10.0.0.0/40"]);
     }
 
     #[test]

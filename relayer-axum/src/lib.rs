@@ -115,6 +115,7 @@
 
 mod body;
 mod capture;
+mod client_addr;
 mod config;
 mod extract;
 mod future;

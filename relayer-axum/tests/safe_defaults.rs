@@ -288,10 +288,21 @@ async fn remote_addr(
     peer: Option<SocketAddr>,
     headers: &[(&str, &str)],
 ) -> Value {
+    remote_addr_with(format, peer, headers, |layer| layer).await
+}
+
+/// The `remote_addr` of a request from `peer` (else loopback) with these
+/// headers, through the layer as `configure` makes it.
+async fn remote_addr_with(
+    format: WireFormat,
+    peer: Option<SocketAddr>,
+    headers: &[(&str, &str)],
+    configure: fn(RelayerLayer) -> RelayerLayer,
+) -> Value {
     let (mock, relayer) = relayer_with(format);
     let app = Router::new()
         .route("/", any(|| async { "ok" }))
-        .layer(RelayerLayer::new(relayer));
+        .layer(configure(RelayerLayer::new(relayer)));
     let addr = match peer {
         Some(peer) => serve_from(peer, app).await,
         None => serve(app).await,
@@ -335,6 +346,80 @@ async fn behind_a_trusted_proxy_the_right_most_untrusted_address_is_the_client()
         remote_addr(WireFormat::Python1, None, &real_ip).await,
         "203.0.113.7"
     );
+}
+
+#[tokio::test]
+async fn the_trusted_proxies_can_be_set_or_none() {
+    let balancer: SocketAddr = "198.51.100.20:50000".parse().unwrap();
+    let chain = [
+        ("x-forwarded-for", "192.0.2.1, 203.0.113.9, 198.51.100.5"),
+        ("x-real-ip", "192.0.2.1"),
+    ];
+    let in_front = |layer: RelayerLayer| layer.trusted_proxies(["198.51.100.0/24"]);
+    assert_eq!(
+        remote_addr_with(WireFormat::Standard, Some(balancer), &chain, in_front).await,
+        "203.0.113.9"
+    );
+    // Loopback is no longer trusted.
+    assert_eq!(
+        remote_addr_with(WireFormat::Standard, None, &chain, in_front).await,
+        "127.0.0.1"
+    );
+    for format in [WireFormat::Standard, WireFormat::Python1] {
+        let none = |layer: RelayerLayer| layer.no_trusted_proxies();
+        assert_eq!(
+            remote_addr_with(format, None, &chain, none).await,
+            "127.0.0.1",
+            "{format:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_the_rule_catches_can_be_kept_and_others_added() {
+    let (mock, relayer) = relayer();
+    let app = Router::new().route("/echo", post(echo)).layer(
+        RelayerLayer::new(relayer)
+            .capture_bodies(4096)
+            .record_all_headers()
+            .keep_body_key("max_tokens")
+            .redact_body_key("date_of_birth")
+            .keep_query_param("token_count")
+            .redact_query_param("code")
+            .keep_header("x-session-region")
+            .redact_header("x-tenant")
+            .keep_header("authorization"),
+    );
+    let client = Client::new(serve(app).await);
+    let request = client
+        .request(
+            "POST",
+            "/echo?tokenCount=7&code=oc-S3CR&token=t-S3CR&page=1",
+        )
+        .header("content-type", "application/json")
+        .header("x-session-region", "eu")
+        .header("x-tenant", "acme-S3CR")
+        .header("authorization", "Bearer b-S3CR")
+        .body(Full::from(
+            r#"{"maxTokens":256,"dateOfBirth":"1970-S3CR","token":"t-S3CR"}"#,
+        ))
+        .unwrap();
+    client.send(request).await;
+
+    let record = the_record(&mock).await;
+    assert_no_secret(&mock);
+    assert_eq!(
+        record["query_string"],
+        "tokenCount=7&code=[redacted]&token=[redacted]&page=1"
+    );
+    assert_eq!(
+        body_field(&record, "request_body"),
+        json!({"maxTokens": 256, "dateOfBirth": "[redacted]", "token": "[redacted]"})
+    );
+    let headers = &record["headers"];
+    assert_eq!(headers["x-session-region"], "eu");
+    assert_eq!(headers["x-tenant"], "[redacted]");
+    assert_eq!(headers["authorization"], "[redacted]", "never kept");
 }
 
 #[tokio::test]

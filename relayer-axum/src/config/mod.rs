@@ -10,6 +10,8 @@ use std::sync::Arc;
 use http::HeaderName;
 use relayer::Relayer;
 
+use crate::client_addr::TrustedProxies;
+
 pub(crate) use body_capture::BodyCapture;
 pub(crate) use bounds::Bounds;
 pub use bounds::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES};
@@ -34,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) request_id_header: RequestIdHeader,
     /// Which bodies are copied into the record.
     pub(crate) body_capture: BodyCapture,
+    /// The proxies whose headers say who the client is.
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 /// The request id header's name, `x-request-id` unless configured, also as
