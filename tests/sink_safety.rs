@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -207,4 +208,53 @@ fn a_writer_given_in_code_keeps_its_own_permissions() {
     relayer.flush(TIMEOUT).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+}
+
+/// An output that panics at its first write, then works.
+struct PanicsOnce(Arc<Mutex<(bool, Vec<u8>)>>);
+
+impl std::io::Write for PanicsOnce {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !std::mem::replace(&mut state.0, true) {
+            drop(state);
+            panic!("expected panic: the output breaks");
+        }
+        state.1.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_output_that_panics_fails_its_messages_and_the_writer_goes_on() {
+    let state = Arc::new(Mutex::new((false, Vec::new())));
+    let sink = WriterSink::new(
+        Output::writer("breaks", PanicsOnce(state.clone())),
+        Format::Json,
+    );
+    let relayer = Relayer::builder("logging").producer(sink).build().unwrap();
+    relayer.emit("order", "created", &1).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    assert_eq!((stats.delivered, stats.failed), (0, 1), "{stats:?}");
+    assert!(stats.last_errors["order"].contains("panicked"), "{stats:?}");
+
+    relayer.emit("order", "created", &2).unwrap();
+    relayer.flush(TIMEOUT).unwrap();
+    let stats = relayer.stats();
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.queued),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&state.lock().unwrap().1)
+            .lines()
+            .count(),
+        1
+    );
 }
