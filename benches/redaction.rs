@@ -24,7 +24,9 @@ fn exact_names_query<'q>(names: &[&str], query: &'q str) -> Cow<'q, str> {
             Cow::Borrowed(name)
         };
         let name = percent_decode_str(&spaced).decode_utf8_lossy();
-        names.iter().any(|hidden| hidden.eq_ignore_ascii_case(&name))
+        names
+            .iter()
+            .any(|hidden| hidden.eq_ignore_ascii_case(&name))
     };
     let pair_hidden = |pair: &str| pair.split_once('=').is_some_and(|(name, _)| hides(name));
     if !query.split('&').any(pair_hidden) {
@@ -64,7 +66,12 @@ fn query(c: &mut Criterion) {
 fn names(c: &mut Criterion) {
     let names = SecretNames::default();
     let mut group = c.benchmark_group("one name");
-    for name in ["page", "access_token", "X-Amz-Security-Token", "business_name"] {
+    for name in [
+        "page",
+        "access_token",
+        "X-Amz-Security-Token",
+        "business_name",
+    ] {
         group.bench_function(name, |b| b.iter(|| names.is_secret(black_box(name))));
     }
     group.finish();

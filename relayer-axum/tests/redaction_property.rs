@@ -164,10 +164,7 @@ impl Generator {
                     "nested".into(),
                     Value::String(format!("{mark}{}", self.text())),
                 );
-                object.insert(
-                    "list".into(),
-                    Value::Array(vec![Value::String(mark.clone())]),
-                );
+                object.insert("list".into(), Value::Array(vec![Value::String(mark)]));
                 Value::Object(object)
             }
             1 => Value::Array(vec![Value::String(mark.clone()), Value::String(mark)]),
@@ -195,8 +192,7 @@ impl Generator {
             .enumerate()
             .map(|(index, word)| match (separator, case) {
                 ("camel", _) if index > 0 => capitalized(word),
-                ("camel", _) => (*word).to_owned(),
-                (_, 0) => (*word).to_owned(),
+                ("camel", _) | (_, 0) => (*word).to_owned(),
                 (_, 1) => word.to_uppercase(),
                 _ => capitalized(word),
             })
