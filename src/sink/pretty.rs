@@ -115,6 +115,23 @@ fn record_block(record: &Map<String, Value>, style: Style, text: &mut String) {
         let _ = write!(text, "  {}", style.paint(RED, error));
     }
     text.push('\n');
+    if let Some(fields) = record
+        .get("fields")
+        .and_then(Value::as_object)
+        .filter(|fields| !fields.is_empty())
+    {
+        let mut pairs = String::new();
+        for (name, value) in fields {
+            let separator = if pairs.is_empty() { "" } else { " " };
+            let _ = write!(pairs, "{separator}{name}={}", payload(value));
+        }
+        let _ = writeln!(
+            text,
+            "    {} {}",
+            style.paint(BLUE, "fields  "),
+            escaped(&pairs)
+        );
+    }
     for line in record
         .get("lines")
         .and_then(Value::as_array)
@@ -271,6 +288,22 @@ mod tests {
         );
         let colored = rendered(record, true);
         assert!(colored.contains("\x1b[32m201\x1b[0m"), "{colored:?}");
+    }
+
+    #[test]
+    fn a_record_shows_its_fields_before_its_lines() {
+        let record = r#"{"date":"2026-11-23T10:00:00.123456Z","method":"GET","path":"/",
+            "query_string":null,"status":200,"outcome":"ok","request_time":0.5,"request_id":"r-1",
+            "fields":{"user_id":42,"plan":"pro","flags":{"beta":true}},
+            "lines":[{"log_level":"info","payload":"hi","timestamp":"x"}]}"#;
+        assert_eq!(
+            rendered(record, false),
+            "10:00:00.123  GET /  200 ok  0.5 ms  r-1\n\
+             \x20   fields   flags={\"beta\":true} plan=pro user_id=42\n\
+             \x20   info     hi\n"
+        );
+        let empty = record.replace(r#""user_id":42,"plan":"pro","flags":{"beta":true}"#, "");
+        assert!(!rendered(&empty, false).contains("fields"));
     }
 
     #[test]
