@@ -80,6 +80,7 @@ mod rate_limit;
 pub mod record;
 mod redact;
 mod relayer;
+pub mod resource;
 pub mod rpc;
 mod sampling;
 mod scope;
@@ -102,6 +103,7 @@ pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
+pub use resource::Resource;
 pub use sampling::Sampling;
 pub use scope::{Bound, Caller, DEFAULT_MAX_REQUEST_ID_BYTES, Scope};
 
