@@ -137,12 +137,11 @@ impl Call {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let format = scope.relayer().wire_format();
-            let service_time = format.milliseconds(scope.elapsed_ms());
+            let service_time = scope.elapsed_ms();
             scope.finish(
                 outcome,
                 RpcDetails {
-                    service: &format.service(&self.service),
+                    service: &self.service,
                     service_time,
                     error,
                 },
