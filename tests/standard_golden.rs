@@ -7,50 +7,15 @@
 //! the values of the clock and of the random span ids are replaced by
 //! placeholders. No resource is configured, so none is written.
 
-use std::net::SocketAddr;
+#[path = "support/orders.rs"]
+mod orders;
 
-use axum::Router;
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::routing::get;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use relayer::record::{Outcome, RpcDetails};
 use relayer::{Relayer, Scope};
-use relayer_axum::RelayerLayer;
 use relayer_test::MockProducer;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const GOLDEN: &str = "tests/fixtures/standard-records.jsonl";
-
-async fn orders(relayer: Relayer, Path(id): Path<String>) -> (StatusCode, &'static str) {
-    relayer
-        .field("customer", &json!({"id": "c-42", "tier": 2}))
-        .unwrap();
-    relayer
-        .info(&json!({"looked_up": id, "attempts": 3, "ratio": 0.5}))
-        .unwrap();
-    relayer
-        .emit("order_lookups", "missed", &json!({ "id": id }))
-        .unwrap();
-    (StatusCode::NOT_FOUND, "no such order")
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
 
 /// The record's JSON with what the clock and chance decide replaced by
 /// placeholders: `date`, `span_id`, a new trace's id, the times, the
@@ -93,25 +58,7 @@ async fn the_standard_form_is_byte_identical_to_before() {
         .producer(mock.clone())
         .build()
         .unwrap();
-    let app = Router::new()
-        .route("/orders/{id}", get(orders))
-        .layer(RelayerLayer::new(relayer.clone()));
-    let addr = serve(app).await;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = http::Request::get(format!("http://{addr}/orders/missing?page=2&sort=new"))
-        .header("x-request-id", "req-404")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .header("user-agent", "orders-client/2.1")
-        .body(Full::default())
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), 404);
-    response.into_body().collect().await.unwrap();
-    mock.wait_for("logging", 1, std::time::Duration::from_secs(10))
-        .await;
+    orders::lookup_missing_order(relayer.clone(), &mock).await;
 
     let scope = Scope::new(&relayer, Some("rpc-1".into()));
     scope.relayer().warning("card declined").unwrap();
