@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod broker;
+mod collect;
 mod consumer;
 mod message;
 mod mock;
@@ -32,6 +33,7 @@ mod patch;
 mod record;
 
 pub use broker::EmbeddedBroker;
+pub use collect::RECORDS_ENV;
 pub use consumer::{Consumer, ReadError};
 pub use message::Message;
 pub use mock::MockProducer;
