@@ -20,6 +20,9 @@ use crate::message::MessageDetails;
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
+// Made once per record, on the stack: boxing the HTTP details would cost
+// every request an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Details<'a> {
     /// An HTTP request.
     Http(HttpDetails<'a>),
