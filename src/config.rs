@@ -94,6 +94,8 @@ pub struct Builder {
     /// Resource attributes set here, in order; they win over the
     /// environment's.
     resource: Vec<(String, String)>,
+    /// Used when neither the code nor the environment names a sink.
+    default_sinks: Vec<Sink>,
 }
 
 impl Builder {
@@ -115,6 +117,7 @@ impl Builder {
             spool: None,
             sinks: Vec::new(),
             resource: Vec::new(),
+            default_sinks: Vec::new(),
         }
     }
 
@@ -403,6 +406,27 @@ impl Builder {
         self
     }
 
+    /// Sends to `sink` unless something else names the sinks: a
+    /// [`sink`](Self::sink) or [`producer`](Self::producer) in the code,
+    /// `RELAYER_SINK`, or Kafka brokers ([`brokers`](Self::brokers) or
+    /// `KAFKA_BROKERS`), which mean Kafka. Call it once per sink. The
+    /// usual case: standard output on a developer's machine, and whatever
+    /// the deployment's environment says elsewhere.
+    ///
+    /// ```
+    /// use relayer::sink::Sink;
+    ///
+    /// // Standard output, unless RELAYER_SINK or KAFKA_BROKERS say otherwise.
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .default_sink(Sink::stdout())
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn default_sink(mut self, sink: Sink) -> Self {
+        self.default_sinks.push(sink);
+        self
+    }
+
     /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
     /// (here or in `KAFKA_BROKERS`) nor a producer are given for a Kafka
     /// sink, when `RELAYER_SINK` cannot be read (the error names the part),
@@ -467,7 +491,8 @@ impl Builder {
 
     /// Builds the producer of the sinks: those of the code (the
     /// [`producer`](Self::producer) first), else those of `RELAYER_SINK`,
-    /// else Kafka alone.
+    /// else Kafka when brokers are named, else the default sinks, else
+    /// Kafka alone.
     fn sinks(&self) -> Result<Arc<dyn Producer>> {
         let mut sinks = self.sinks.clone();
         if let Some(producer) = &self.producer {
@@ -476,9 +501,8 @@ impl Builder {
         if sinks.is_empty() {
             sinks = match env::var(SINK_ENV) {
                 // Set but empty counts as unset, as in most deployments.
-                Ok(list) if list.trim().is_empty() => vec![Sink::kafka()],
-                Ok(list) => sink::parse(&list, SINK_ENV)?,
-                Err(env::VarError::NotPresent) => vec![Sink::kafka()],
+                Ok(list) if !list.trim().is_empty() => sink::parse(&list, SINK_ENV)?,
+                Ok(_) | Err(env::VarError::NotPresent) => self.unnamed_sinks(),
                 Err(env::VarError::NotUnicode(_)) => {
                     return Err(Error::Config(format!("{SINK_ENV} is not UTF-8")));
                 }
@@ -506,6 +530,18 @@ impl Builder {
             })
         };
         sink::build(&sinks, client_id, &kafka)
+    }
+
+    /// The sinks when neither the code nor `RELAYER_SINK` names one: Kafka
+    /// when it has brokers, else the default sinks, else Kafka (whose
+    /// missing brokers [`kafka_config`](Self::kafka_config) reports).
+    fn unnamed_sinks(&self) -> Vec<Sink> {
+        let brokers_named = self.brokers.is_some() || env::var_os(BROKERS_ENV).is_some();
+        if brokers_named || self.default_sinks.is_empty() {
+            vec![Sink::kafka()]
+        } else {
+            self.default_sinks.clone()
+        }
     }
 
     fn kafka_config(&self) -> Result<ClientConfig> {
@@ -576,6 +612,7 @@ impl fmt::Debug for Builder {
             .field("request_id_header", &self.request_id_header)
             .field("sinks", &self.sinks)
             .field("resource", &self.resource)
+            .field("default_sinks", &self.default_sinks)
             .finish_non_exhaustive()
     }
 }
