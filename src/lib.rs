@@ -125,7 +125,7 @@ pub use global::{install, installed};
 pub use key::PartitionKey;
 pub use outgoing::OutgoingCall;
 pub use record::WireFormat;
-pub use redact::{REDACTED, RedactedParams};
+pub use redact::{DEFAULT_SECRET_STEMS, DEFAULT_SECRET_WORDS, REDACTED, SecretNames};
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]

@@ -189,6 +189,8 @@ impl Recorder {
         let request = &self.request;
         let bounds = &self.config.bounds;
         let path = bounds.cut(Cow::Borrowed(request.uri.path()));
+        // hyper takes extension methods of any length.
+        let method = bounds.cut(Cow::Borrowed(request.method.as_str()));
         let query_string = request
             .uri
             .query()
@@ -207,13 +209,13 @@ impl Recorder {
             .grpc
             .as_ref()
             .and_then(|grpc| grpc.message.as_deref())
-            .map(|message| bounds.cut(message.into()));
-        let redacted_keys = &self.config.body_capture.redacted_keys;
-        let request_body = self.received.text(redacted_keys);
+            .map(|message| bounds.cut(self.config.redaction.query_params.urls_in(message)));
+        let body_keys = &self.config.redaction.body_keys;
+        let request_body = self.received.text(body_keys);
         let response_body = self
             .response_capture
             .as_ref()
-            .and_then(|capture| capture.text(redacted_keys));
+            .and_then(|capture| capture.text(body_keys));
         let headers: BTreeMap<&str, &str> = request
             .headers
             .iter()
@@ -222,7 +224,7 @@ impl Recorder {
         scope.finish(
             outcome,
             HttpDetails {
-                method: request.method.as_str(),
+                method: &method,
                 path: &path,
                 query_string: query_string.as_deref(),
                 user_agent: user_agent.as_deref(),

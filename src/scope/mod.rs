@@ -16,12 +16,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::value::RawValue;
 
-use crate::Relayer;
 use crate::record::{
     Details, Finished, Line, LogLine, Outcome, Timestamp, WireFormat, with_buffer,
 };
 use crate::sampling::Ending;
 use crate::trace::{self, TraceContext};
+use crate::{Relayer, SecretNames};
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -113,9 +113,9 @@ impl Scope {
                     .map(|outer| outer.request_id_header().clone())
             })
             .unwrap_or_else(|| shared.request_id_header.clone());
-        let redacted_params = caller
-            .redacted_params
-            .or_else(|| outer.as_ref().map(|outer| outer.redacted_params().clone()))
+        let secret_params = caller
+            .secret_params
+            .or_else(|| outer.as_ref().map(|outer| outer.secret_params().clone()))
             .unwrap_or_default();
         let trace = match (caller.traceparent, &outer) {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
@@ -137,7 +137,7 @@ impl Scope {
             request_id,
             request_id_header,
             trace,
-            redacted_params,
+            secret_params,
             shared.max_message_bytes,
             &shared.lines_hint,
         );
@@ -191,6 +191,11 @@ impl Scope {
     /// `tracing::warn!`.
     pub fn finish<'a>(mut self, outcome: Outcome, details: impl Into<Details<'a>>) {
         self.write(outcome, Some(&details.into()));
+    }
+
+    /// The rules for secret query parameters of the scope's URLs.
+    pub(crate) fn secret_params(&self) -> &SecretNames {
+        self.state().secret_params()
     }
 
     fn state(&self) -> &ScopeState {
