@@ -9,6 +9,7 @@ use rdkafka::ClientConfig;
 use crate::producer::{self, KafkaProducer, Producer};
 use crate::record::{Line, WireFormat};
 use crate::relayer::{Relayer, Shared};
+use crate::resource::{self, Resource};
 use crate::sampling::Sampling;
 use crate::sink::{self, SINK_ENV, Sink};
 use crate::topic::TopicNames;
@@ -90,6 +91,9 @@ pub struct Builder {
     request_id_header: String,
     spool: Option<(PathBuf, u64)>,
     sinks: Vec<Sink>,
+    /// Resource attributes set here, in order; they win over the
+    /// environment's.
+    resource: Vec<(String, String)>,
     /// Used when neither the code nor the environment names a sink.
     default_sinks: Vec<Sink>,
 }
@@ -112,6 +116,7 @@ impl Builder {
             request_id_header: trace::REQUEST_ID_HEADER.to_owned(),
             spool: None,
             sinks: Vec::new(),
+            resource: Vec::new(),
             default_sinks: Vec::new(),
         }
     }
@@ -159,9 +164,12 @@ impl Builder {
         self
     }
 
-    /// How records are written: [`WireFormat::Standard`] (the default), or
+    /// How records are written: [`WireFormat::Standard`] (the default),
     /// [`WireFormat::Python1`] for consumers of a service that moves from
-    /// the Python relayer 1.x and parse its records strictly.
+    /// the Python relayer 1.x and parse its records strictly,
+    /// [`WireFormat::Ecs`] for Elasticsearch and Kibana, or
+    /// [`WireFormat::OtlpJson`] for an OpenTelemetry Collector reading the
+    /// logging topic. Events keep their envelope in every form.
     ///
     /// ```
     /// use relayer::{Relayer, WireFormat};
@@ -173,6 +181,68 @@ impl Builder {
     /// ```
     pub fn wire_format(mut self, format: WireFormat) -> Self {
         self.wire_format = format;
+        self
+    }
+
+    /// The service's name, `service.name` of the [resource](Resource) that
+    /// says who wrote the records: it wins over `OTEL_SERVICE_NAME` and
+    /// `OTEL_RESOURCE_ATTRIBUTES`.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .service("checkout")
+    ///     .service_version(env!("CARGO_PKG_VERSION"))
+    ///     .service_namespace("shop")
+    ///     .service_instance_id("checkout-7f9c")
+    ///     .deployment_environment("production")
+    ///     .build()?;
+    /// assert_eq!(relayer.resource().service_name(), "checkout");
+    /// assert_eq!(relayer.resource().get("deployment.environment.name"), Some("production"));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn service(self, name: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_NAME, name)
+    }
+
+    /// `service.version` of the [resource](Resource), e.g.
+    /// `env!("CARGO_PKG_VERSION")`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_VERSION, version)
+    }
+
+    /// `service.namespace` of the [resource](Resource): the group of
+    /// services this one belongs to.
+    pub fn service_namespace(self, namespace: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_NAMESPACE, namespace)
+    }
+
+    /// `service.instance.id` of the [resource](Resource): this instance
+    /// of the service (a pod's name, a UUID made at start).
+    pub fn service_instance_id(self, id: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_INSTANCE_ID, id)
+    }
+
+    /// `deployment.environment.name` of the [resource](Resource), e.g.
+    /// `production`.
+    pub fn deployment_environment(self, environment: impl Into<String>) -> Self {
+        self.resource_attribute(resource::DEPLOYMENT_ENVIRONMENT, environment)
+    }
+
+    /// Any attribute of the [resource](Resource), by its
+    /// semantic-conventions name (`host.name` replaces the host's own);
+    /// it wins over the environment's.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .resource_attribute("cloud.region", "eu-west-1")
+    ///     .build()?;
+    /// assert_eq!(relayer.resource().get("cloud.region"), Some("eu-west-1"));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push((key.into(), value.into()));
         self
     }
 
@@ -412,6 +482,7 @@ impl Builder {
             sampling: self.sampling,
             kafka_headers: self.kafka_headers,
             request_id_header: self.request_id_header.into(),
+            resource: Resource::detect(&self.resource),
             sampled_out: Default::default(),
             #[cfg(feature = "metrics")]
             sampled_out_total,
@@ -540,6 +611,7 @@ impl fmt::Debug for Builder {
             .field("kafka_headers", &self.kafka_headers)
             .field("request_id_header", &self.request_id_header)
             .field("sinks", &self.sinks)
+            .field("resource", &self.resource)
             .field("default_sinks", &self.default_sinks)
             .finish_non_exhaustive()
     }

@@ -107,6 +107,7 @@ mod rate_limit;
 pub mod record;
 mod redact;
 mod relayer;
+pub mod resource;
 pub mod rpc;
 mod sampling;
 mod scope;
@@ -129,6 +130,7 @@ pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
+pub use resource::Resource;
 pub use sampling::Sampling;
 pub use scope::{Bound, Caller, DEFAULT_MAX_REQUEST_ID_BYTES, Scope};
 

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
-use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, Uri};
+use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri, Version};
 
 use relayer::Caller;
 use relayer::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
@@ -62,6 +62,9 @@ pub(crate) struct RequestInfo {
     pub(crate) headers: Vec<(HeaderName, String)>,
     /// The route template the router matched, e.g. `/things/{id}`.
     pub(crate) route: Option<MatchedPath>,
+    pub(crate) version: Version,
+    /// The `Host` header, for a URI without an authority (HTTP/1).
+    host: Option<HeaderValue>,
 }
 
 impl RequestInfo {
@@ -90,6 +93,41 @@ impl RequestInfo {
             x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
             headers: recorded_headers(headers, config),
             route: request.extensions().get::<MatchedPath>().cloned(),
+            version: request.version(),
+            host: headers.get(HOST).cloned(),
+        }
+    }
+
+    /// The host and port the client asked for: the URI's authority
+    /// (HTTP/2's `:authority`), else the `Host` header; the port when it
+    /// names one.
+    pub(crate) fn server(&self) -> Option<(&str, Option<u16>)> {
+        let authority = match self.uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => self.host.as_ref()?.to_str().ok()?,
+        };
+        // No user information: `Host` has none, and an authority's is
+        // not the server's name.
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match authority.rsplit_once(':') {
+            // `[::1]:8080`, `example.com:8080`; not the colons of `[::1]`.
+            Some((host, port)) if !port.contains(']') => (host, port.parse().ok()),
+            _ => (authority, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty()).then_some((host, port))
+    }
+
+    /// The HTTP version as OpenTelemetry's `network.protocol.version`
+    /// and ECS's `http.version` write it.
+    pub(crate) fn protocol_version(&self) -> Option<&'static str> {
+        match self.version {
+            Version::HTTP_09 => Some("0.9"),
+            Version::HTTP_10 => Some("1.0"),
+            Version::HTTP_11 => Some("1.1"),
+            Version::HTTP_2 => Some("2"),
+            Version::HTTP_3 => Some("3"),
+            _ => None,
         }
     }
 
@@ -229,6 +267,36 @@ mod tests {
             None,
             "an unknown peer is not trusted"
         );
+    }
+
+    #[test]
+    fn the_server_is_the_authority_else_the_host_header() {
+        let config = Config::default();
+        let server = |uri: &str, host: Option<&str>| {
+            let mut request = Request::get(uri);
+            if let Some(host) = host {
+                request = request.header(HOST, host);
+            }
+            let info = RequestInfo::new(&request.body(()).unwrap(), &config, false);
+            info.server().map(|(host, port)| (host.to_owned(), port))
+        };
+        let named = |host: &str, port| Some((host.to_owned(), port));
+        assert_eq!(
+            server("/x", Some("shop.example:8443")),
+            named("shop.example", Some(8443))
+        );
+        assert_eq!(
+            server("/x", Some("shop.example")),
+            named("shop.example", None)
+        );
+        assert_eq!(server("/x", Some("[::1]:8080")), named("::1", Some(8080)));
+        assert_eq!(server("/x", Some("[::1]")), named("::1", None));
+        assert_eq!(
+            server("https://api.example:9000/x", Some("other")),
+            named("api.example", Some(9000))
+        );
+        assert_eq!(server("/x", None), None);
+        assert_eq!(server("/x", Some("")), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 mod broker;
+mod collect;
 mod consumer;
 mod exchange;
 mod message;
@@ -36,6 +37,7 @@ mod patch;
 mod record;
 
 pub use broker::EmbeddedBroker;
+pub use collect::RECORDS_ENV;
 pub use consumer::{Consumer, ReadError};
 pub use exchange::Exchange;
 pub use message::Message;

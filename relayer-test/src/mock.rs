@@ -21,7 +21,10 @@ type MakeError = Box<dyn Fn(&str) -> Error + Send + Sync>;
 ///
 /// Cloning is cheap and every clone sees the same messages, so keep one in
 /// the test and give another to the relayer under test. Messages are kept
-/// per topic, in send order, as value bytes and key bytes.
+/// per topic, in send order, as value bytes and key bytes. With
+/// `RELAYER_TEST_RECORDS` ([`RECORDS_ENV`](crate::RECORDS_ENV)) set to a
+/// directory, every value is also appended to a file there, to check
+/// every record a test suite produced in one step after it.
 ///
 /// ```
 /// use relayer::Relayer;
@@ -243,6 +246,7 @@ impl Producer for MockProducer {
                     .collect(),
             });
         drop(state);
+        crate::collect::append(message.payload);
         self.inner.counters.produced();
         self.inner.counters.delivered();
         self.inner.sent.notify_waiters();

@@ -121,10 +121,7 @@ impl MessageScope {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let processing_time = scope
-                .relayer()
-                .wire_format()
-                .milliseconds(scope.elapsed_ms());
+            let processing_time = scope.elapsed_ms();
             scope.finish(
                 outcome,
                 MessageDetails {

@@ -138,13 +138,12 @@ impl Call {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let format = scope.relayer().wire_format();
-            let service_time = format.milliseconds(scope.elapsed_ms());
+            let service_time = scope.elapsed_ms();
             let error = error.map(|error| scope.secret_params().urls_in(error));
             scope.finish(
                 outcome,
                 RpcDetails {
-                    service: &format.service(&self.service),
+                    service: &self.service,
                     service_time,
                     error: error.as_deref(),
                 },

@@ -298,6 +298,23 @@ impl Lines {
         }
     }
 
+    /// The lines, each converted by `convert` (which appends what it
+    /// makes of a line's JSON).
+    pub(crate) fn map(&self, mut convert: impl FnMut(&[u8], &mut Vec<u8>)) -> Self {
+        let mut converted = Self::default();
+        let mut start = 0;
+        for &end in &self.ends {
+            if !converted.ends.is_empty() {
+                converted.json.push(b',');
+            }
+            convert(&self.json[start..end], &mut converted.json);
+            converted.ends.push(converted.json.len());
+            // Past the line and its comma.
+            start = end + 1;
+        }
+        converted
+    }
+
     /// How many of the first lines fit in `budget` bytes (as [`bytes`](Self::bytes) counts them).
     pub(crate) fn within(&self, budget: usize) -> usize {
         self.ends.partition_point(|end| *end < budget)
@@ -323,6 +340,12 @@ mod tests {
         assert_eq!(lines.within(20), 3);
         lines.truncate(2);
         assert_eq!((lines.len(), lines.json()), (2, &b"{\"a\":1},[2]"[..]));
+        let doubled = lines.map(|line, out| {
+            out.extend_from_slice(line);
+            out.extend_from_slice(line);
+        });
+        assert_eq!(doubled.json(), b"{\"a\":1}{\"a\":1},[2][2]");
+        assert_eq!(doubled.within(17), 1);
         lines.truncate(0);
         lines.push(b"null");
         assert_eq!(lines.json(), b"null");
