@@ -70,6 +70,11 @@ async fn a_request_gives_its_response_body_and_record() {
     assert_eq!(record.field("items"), Some(&json!(3)));
     assert_eq!(record.events_of_type("order")[0]["payload"]["items"], 3);
     assert_eq!(record.payloads_of_level("info"), ["order created"]);
+    let written = record["request_time"].to_string();
+    let decimals = written
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
+    assert!(decimals <= 3, "rounded to the microsecond: {written}");
     assert_eq!(
         exchange.parts.headers["x-request-id"],
         record.request_id(),

@@ -75,6 +75,7 @@ pub struct MessageDetails<'a> {
     /// Its key, as UTF-8 text, else as hex.
     pub key: Option<&'a str>,
     /// Milliseconds the handling took.
+    #[serde(serialize_with = "crate::record::milliseconds::serialize")]
     pub processing_time: f64,
     /// The error's text when the handling returned `Err`.
     pub error: Option<&'a str>,

@@ -11,6 +11,7 @@ mod details;
 mod event;
 mod form;
 mod log_line;
+pub(crate) mod milliseconds;
 mod outcome;
 mod request;
 mod scratch;

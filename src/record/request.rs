@@ -95,6 +95,7 @@ pub struct HttpDetails<'a> {
     /// The bytes of the request body the service read.
     pub request_bytes: u64,
     /// Milliseconds from the start of the request to the end of its body.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub request_time: f64,
     /// Extra request headers chosen by configuration (lowercase names).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -148,6 +149,7 @@ pub struct RpcDetails<'a> {
     /// The qualified name of the service method, e.g. `Greeter::say_hello`.
     pub service: &'a str,
     /// Milliseconds the call took.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub service_time: f64,
     /// The error's text when the function returned `Err`.
     pub error: Option<&'a str>,

@@ -15,7 +15,6 @@ use super::Timestamp;
 /// | `request_id` (HTTP) | `X-Request-ID`, else a generated UUID | `X-Request-ID`, else `null` |
 /// | `query_string` (HTTP) | `null` when there is none | `""` when there is none |
 /// | `path` (HTTP) | as sent (percent-encoded) | percent-decoded, as WSGI's `PATH_INFO` |
-/// | `request_time`, `service_time` | milliseconds | milliseconds, rounded to 3 decimals |
 /// | `service` (RPC) | `Greeter::say_hello` | `Greeter.say_hello` |
 /// | `resource` | the [resource](crate::Resource), when one was configured | never |
 ///
@@ -97,19 +96,17 @@ impl WireFormat {
         }
     }
 
-    /// A duration in milliseconds (`request_time`, `service_time`) in this
-    /// form: as measured, or rounded to 3 decimals like the Python relayer.
+    /// A duration in milliseconds (`request_time`, `service_time`) as
+    /// every form writes it: rounded to the microsecond (3 decimals), as
+    /// the Python relayer did, without float noise.
     ///
     /// ```
     /// use relayer::WireFormat;
     /// assert_eq!(WireFormat::Python1.milliseconds(0.354_219), 0.354);
-    /// assert_eq!(WireFormat::Standard.milliseconds(0.354_219), 0.354_219);
+    /// assert_eq!(WireFormat::Standard.milliseconds(0.081_100_999_999_999_99), 0.081);
     /// ```
     pub fn milliseconds(self, ms: f64) -> f64 {
-        match self {
-            Self::Python1 => (ms * 1000.0).round() / 1000.0,
-            Self::Standard | Self::Ecs | Self::OtlpJson => ms,
-        }
+        super::milliseconds::rounded(ms)
     }
 
     /// An RPC record's `service` (`Type::method`) in this form.

@@ -6,7 +6,6 @@ use percent_encoding::percent_decode_str;
 
 use super::{Finished, standard};
 use crate::WireFormat::Python1;
-use crate::message::MessageDetails;
 use crate::record::{Details, HttpDetails, RpcDetails};
 
 /// Writes `record` in the Python 1.0 form.
@@ -24,7 +23,6 @@ pub(super) fn write(
             Some(Details::Http(HttpDetails {
                 path: &path,
                 query_string: Some(http.query_string.unwrap_or_default()),
-                request_time: Python1.milliseconds(http.request_time),
                 headers: http.headers.clone(),
                 ..*http
             }))
@@ -33,18 +31,14 @@ pub(super) fn write(
             service = Python1.service(rpc.service);
             Some(Details::Rpc(RpcDetails {
                 service: &service,
-                service_time: Python1.milliseconds(rpc.service_time),
                 ..*rpc
             }))
         }
-        Some(Details::Message(message)) => Some(Details::Message(MessageDetails {
-            processing_time: Python1.milliseconds(message.processing_time),
-            ..*message
-        })),
-        None => None,
+        // A message record's fields are the same in both forms.
+        Some(Details::Message(_)) | None => None,
     };
     let python = Finished {
-        details: details.as_ref(),
+        details: details.as_ref().or(record.details),
         ..*record
     };
     let mut fields = standard::fields(&python);

@@ -24,6 +24,7 @@ pub(super) use any_value::any_value;
 
 use super::Finished;
 use super::facts::{Level, Summary, error_type};
+use crate::record::milliseconds;
 use crate::record::{Details, HttpDetails, Timestamp};
 
 /// The semantic conventions the attribute names follow.
@@ -114,7 +115,10 @@ fn attributes(record: &Finished<'_>, lines: &[u8], out: &mut Attributes<'_>) {
             }
             out.int("relayer.content_length", http.content_length);
             out.int("relayer.request_bytes", http.request_bytes);
-            out.double("relayer.request_time", http.request_time);
+            out.double(
+                "relayer.request_time",
+                milliseconds::rounded(http.request_time),
+            );
             if let Some(code) = http.grpc_status {
                 out.int("relayer.grpc_status", code);
             }
@@ -130,7 +134,10 @@ fn attributes(record: &Finished<'_>, lines: &[u8], out: &mut Attributes<'_>) {
         }
         Some(Details::Rpc(rpc)) => {
             out.string("relayer.service", rpc.service);
-            out.double("relayer.service_time", rpc.service_time);
+            out.double(
+                "relayer.service_time",
+                milliseconds::rounded(rpc.service_time),
+            );
         }
         Some(Details::Message(message)) => {
             out.string("relayer.topic", message.topic);
@@ -139,7 +146,10 @@ fn attributes(record: &Finished<'_>, lines: &[u8], out: &mut Attributes<'_>) {
             if let Some(key) = message.key {
                 out.string("relayer.key", key);
             }
-            out.double("relayer.processing_time", message.processing_time);
+            out.double(
+                "relayer.processing_time",
+                milliseconds::rounded(message.processing_time),
+            );
         }
         None => {}
     }
