@@ -9,6 +9,9 @@
 //! - `log`: `relayer.log` of the same payload inside a request.
 //! - `finish`: writing a request's record with 0, 5 and 50 lines (lines are
 //!   embedded as they are, not serialized again).
+//! - `forms`: the same record (an HTTP request, 5 lines, a field) in each
+//!   record form, on the `MockProducer`: what the form costs, printed as
+//!   ratios against the standard form at the end of the group.
 //!
 //! Sends are timed in chunks; between chunks, outside the timing, the
 //! producer's queue is drained (or the mock cleared), so librdkafka's queue
@@ -38,7 +41,7 @@ use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use relayer::record::{Event, HttpDetails, Outcome, Timestamp};
-use relayer::{KAFKA_DEFAULTS, Relayer, Sampling, Scope};
+use relayer::{KAFKA_DEFAULTS, Relayer, Sampling, Scope, WireFormat};
 use relayer_test::{EmbeddedBroker, MockProducer};
 
 use payload::Order;
@@ -376,5 +379,71 @@ fn sampling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, emit, log, finish, sampling);
+/// The same record in each form, on the mock: the form's own cost.
+fn forms(c: &mut Criterion) {
+    const FORMS: [(&str, WireFormat); 4] = [
+        ("standard", WireFormat::Standard),
+        ("python1", WireFormat::Python1),
+        ("ecs", WireFormat::Ecs),
+        ("otlp_json", WireFormat::OtlpJson),
+    ];
+    let mut group = c.benchmark_group("forms");
+    for (id, format) in FORMS {
+        let mock = MockProducer::new();
+        let relayer = Relayer::builder("logging")
+            .producer(mock.clone())
+            .wire_format(format)
+            .service("orders")
+            .build()
+            .expect("a relayer on a mock");
+        let prepare = |n| {
+            (0..n)
+                .map(|_| {
+                    let scope = scope_with_lines(&relayer, 5);
+                    scope.relayer().field("customer", &42).expect("kept");
+                    scope
+                })
+                .collect()
+        };
+        let run = |scopes: Vec<Scope>, _| scopes.into_iter().for_each(finish_http);
+        bench(&mut group, id, RECORD_CHUNK, prepare, run, &|| mock.clear());
+    }
+    group.finish();
+    let ids: Vec<&str> = FORMS.iter().map(|(id, _)| *id).collect();
+    print_ratios("forms", &ids);
+}
+
+/// Prints each benchmark's time in `group` (criterion's slope estimate,
+/// else its mean) as a ratio against the first's, from the estimates
+/// criterion has just written.
+fn print_ratios(group: &str, ids: &[&str]) {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let home = env::var("CRITERION_HOME").unwrap_or_else(|_| format!("{target}/criterion"));
+    let mean = |id: &str| -> Option<f64> {
+        let path = format!("{home}/{group}/{id}/new/estimates.json");
+        let estimates: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        let estimate = match &estimates["slope"] {
+            serde_json::Value::Null => &estimates["mean"],
+            slope => slope,
+        };
+        estimate["point_estimate"].as_f64()
+    };
+    let Some(baseline) = mean(ids[0]) else {
+        println!("{group}: no estimates under {home} to compare");
+        return;
+    };
+    for id in ids {
+        if let Some(mean) = mean(id) {
+            println!(
+                "{group}/{id}: {:.2} µs per record, {:.2} × {}",
+                mean / 1000.0,
+                mean / baseline,
+                ids[0]
+            );
+        }
+    }
+}
+
+criterion_group!(benches, emit, log, finish, sampling, forms);
 criterion_main!(benches);

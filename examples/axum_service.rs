@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let (relayer, _embedded): (Relayer, Option<EmbeddedBroker>) = match std::env::var(BROKERS_ENV) {
         Ok(brokers) => {
             println!("Kafka: {brokers} (from {BROKERS_ENV})");
-            (axum_app::relayer(&brokers)?, None)
+            (axum_app::relayer(&brokers).build()?, None)
         }
         Err(_) => {
             let broker = EmbeddedBroker::start()?;
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 broker.bootstrap_servers()
             );
             (
-                axum_app::relayer(&broker.bootstrap_servers())?,
+                axum_app::relayer(&broker.bootstrap_servers()).build()?,
                 Some(broker),
             )
         }

@@ -11,6 +11,11 @@
 //! terminal, JSON lines through a pipe: `... | jq .value.outcome`), and the
 //! demo's own narration to standard error. `--sink` takes the list of
 //! `RELAYER_SINK` without `kafka`: `stdout`, `stderr`, `file:PATH`, ...
+//!
+//! `--format ecs` or `--format otlp` (with or without `--sink`) writes the
+//! records as Elastic Common Schema documents or as OTLP/JSON log requests
+//! for an OpenTelemetry Collector (`python1`: the Python relayer's form);
+//! events keep their envelope.
 
 #[path = "axum_app/mod.rs"]
 mod axum_app;
@@ -23,8 +28,8 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use relayer::Relayer;
 use relayer::sink::Sink;
+use relayer::{Relayer, WireFormat};
 use relayer_test::{Consumer, EmbeddedBroker};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -78,14 +83,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with(relayer::tracing_bridge())
         .init();
 
-    if let Some(sinks) = sinks_asked()? {
-        return to_sinks(&sinks).await;
+    let options = Options::from_args()?;
+    if let Some(sinks) = &options.sinks {
+        return to_sinks(sinks, options.format).await;
     }
 
     println!("relayer demo: one aggregated Kafka record per HTTP request\n");
     let broker = EmbeddedBroker::start()?;
     println!("1. embedded Kafka broker at {}", broker.bootstrap_servers());
-    let relayer = axum_app::relayer(&broker.bootstrap_servers())?;
+    let relayer = axum_app::relayer(&broker.bootstrap_servers())
+        .wire_format(options.format)
+        .service("demo")
+        .build()?;
     serve_and_send(&relayer, |line| println!("{line}")).await?;
     let expected = REQUESTS.len() - 1; // /health is skipped
 
@@ -101,8 +110,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
     })
     .await?
     .map_err(|error| error as Box<dyn Error>)?;
-    // Partitions interleave: show the records in request order.
+    if options.format != WireFormat::Standard {
+        // As written: each form orders its fields (ECS's first four, ...).
+        println!(
+            "\n4. the `logging` topic, read back with a Kafka consumer ({} records, {:?} form):\n",
+            records.len(),
+            options.format
+        );
+        for record in &records {
+            println!("{}\n", String::from_utf8_lossy(&record.value));
+        }
+        return Ok(());
+    }
     let mut records: Vec<Value> = records.drain(..).map(|message| message.json()).collect();
+    // Partitions interleave: show the records in request order.
     records.sort_by(|a, b| a["date"].as_str().cmp(&b["date"].as_str()));
 
     println!(
@@ -163,28 +184,54 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The sinks of `--sink LIST`, if given.
-fn sinks_asked() -> Result<Option<Vec<Sink>>, Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(None),
-        (Some("--sink"), Some(list)) => {
-            let sinks = Sink::parse_list(&list)?;
-            if sinks.iter().any(|sink| sink.name() == "kafka") {
-                return Err(
-                    "--sink is for the sinks other than Kafka; without it, the demo shows Kafka"
-                        .into(),
-                );
+/// What the command line asks for: `[--sink LIST] [--format FORM]`.
+struct Options {
+    /// The sinks of `--sink LIST`, if given.
+    sinks: Option<Vec<Sink>>,
+    format: WireFormat,
+}
+
+const USAGE: &str =
+    "usage: demo [--sink stdout|stderr|file:PATH,...] [--format standard|python1|ecs|otlp]";
+
+impl Options {
+    fn from_args() -> Result<Self, Box<dyn Error>> {
+        let mut options = Self {
+            sinks: None,
+            format: WireFormat::Standard,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let value = args.next().ok_or(USAGE)?;
+            match arg.as_str() {
+                "--sink" => {
+                    let sinks = Sink::parse_list(&value)?;
+                    if sinks.iter().any(|sink| sink.name() == "kafka") {
+                        return Err("--sink is for the sinks other than Kafka; \
+                                    without it, the demo shows Kafka"
+                            .into());
+                    }
+                    options.sinks = Some(sinks);
+                }
+                "--format" => {
+                    options.format = match value.as_str() {
+                        "standard" => WireFormat::Standard,
+                        "python1" => WireFormat::Python1,
+                        "ecs" => WireFormat::Ecs,
+                        "otlp" => WireFormat::OtlpJson,
+                        _ => return Err(USAGE.into()),
+                    }
+                }
+                _ => return Err(USAGE.into()),
             }
-            Ok(Some(sinks))
         }
-        _ => Err("usage: demo [--sink stdout|stderr|file:PATH,...]".into()),
+        Ok(options)
     }
 }
 
 /// The demo without a broker: the records go to `sinks` as the requests
 /// end; the narration goes to standard error, out of their way.
-async fn to_sinks(sinks: &[Sink]) -> Result<(), Box<dyn Error>> {
+async fn to_sinks(sinks: &[Sink], format: WireFormat) -> Result<(), Box<dyn Error>> {
     let names: Vec<_> = sinks.iter().map(Sink::name).collect();
     eprintln!("relayer demo: one aggregated record per HTTP request, to other sinks than Kafka\n");
     let relayer = sinks
@@ -192,6 +239,8 @@ async fn to_sinks(sinks: &[Sink]) -> Result<(), Box<dyn Error>> {
         .fold(Relayer::builder("logging"), |builder, sink| {
             builder.sink(sink.clone())
         })
+        .wire_format(format)
+        .service("demo")
         .build()?;
     eprintln!("1. no broker: sinks {}", names.join(", "));
     serve_and_send(&relayer, |line| eprintln!("{line}")).await?;

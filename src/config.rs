@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use crate::producer::{self, KafkaProducer, Producer};
 use crate::record::{Line, WireFormat};
 use crate::relayer::{Relayer, Shared};
+use crate::resource::{self, Resource};
 use crate::sampling::Sampling;
 use crate::sink::{self, SINK_ENV, Sink};
 use crate::topic::TopicNames;
@@ -92,6 +93,11 @@ pub struct Builder {
     spool: Option<(PathBuf, u64)>,
     spool_after: Duration,
     sinks: Vec<Sink>,
+    /// Resource attributes set here, in order; they win over the
+    /// environment's.
+    resource: Vec<(String, String)>,
+    /// Used when neither the code nor the environment names a sink.
+    default_sinks: Vec<Sink>,
 }
 
 impl Builder {
@@ -113,6 +119,8 @@ impl Builder {
             spool: None,
             spool_after: producer::DEFAULT_SPOOL_AFTER,
             sinks: Vec::new(),
+            resource: Vec::new(),
+            default_sinks: Vec::new(),
         }
     }
 
@@ -159,9 +167,12 @@ impl Builder {
         self
     }
 
-    /// How records are written: [`WireFormat::Standard`] (the default), or
+    /// How records are written: [`WireFormat::Standard`] (the default),
     /// [`WireFormat::Python1`] for consumers of a service that moves from
-    /// the Python relayer 1.x and parse its records strictly.
+    /// the Python relayer 1.x and parse its records strictly,
+    /// [`WireFormat::Ecs`] for Elasticsearch and Kibana, or
+    /// [`WireFormat::OtlpJson`] for an OpenTelemetry Collector reading the
+    /// logging topic. Events keep their envelope in every form.
     ///
     /// ```
     /// use relayer::{Relayer, WireFormat};
@@ -173,6 +184,68 @@ impl Builder {
     /// ```
     pub fn wire_format(mut self, format: WireFormat) -> Self {
         self.wire_format = format;
+        self
+    }
+
+    /// The service's name, `service.name` of the [resource](Resource) that
+    /// says who wrote the records: it wins over `OTEL_SERVICE_NAME` and
+    /// `OTEL_RESOURCE_ATTRIBUTES`.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .service("checkout")
+    ///     .service_version(env!("CARGO_PKG_VERSION"))
+    ///     .service_namespace("shop")
+    ///     .service_instance_id("checkout-7f9c")
+    ///     .deployment_environment("production")
+    ///     .build()?;
+    /// assert_eq!(relayer.resource().service_name(), "checkout");
+    /// assert_eq!(relayer.resource().get("deployment.environment.name"), Some("production"));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn service(self, name: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_NAME, name)
+    }
+
+    /// `service.version` of the [resource](Resource), e.g.
+    /// `env!("CARGO_PKG_VERSION")`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_VERSION, version)
+    }
+
+    /// `service.namespace` of the [resource](Resource): the group of
+    /// services this one belongs to.
+    pub fn service_namespace(self, namespace: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_NAMESPACE, namespace)
+    }
+
+    /// `service.instance.id` of the [resource](Resource): this instance
+    /// of the service (a pod's name, a UUID made at start).
+    pub fn service_instance_id(self, id: impl Into<String>) -> Self {
+        self.resource_attribute(resource::SERVICE_INSTANCE_ID, id)
+    }
+
+    /// `deployment.environment.name` of the [resource](Resource), e.g.
+    /// `production`.
+    pub fn deployment_environment(self, environment: impl Into<String>) -> Self {
+        self.resource_attribute(resource::DEPLOYMENT_ENVIRONMENT, environment)
+    }
+
+    /// Any attribute of the [resource](Resource), by its
+    /// semantic-conventions name (`host.name` replaces the host's own);
+    /// it wins over the environment's.
+    ///
+    /// ```
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .brokers("localhost:9092")
+    ///     .resource_attribute("cloud.region", "eu-west-1")
+    ///     .build()?;
+    /// assert_eq!(relayer.resource().get("cloud.region"), Some("eu-west-1"));
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push((key.into(), value.into()));
         self
     }
 
@@ -371,6 +444,27 @@ impl Builder {
         self
     }
 
+    /// Sends to `sink` unless something else names the sinks: a
+    /// [`sink`](Self::sink) or [`producer`](Self::producer) in the code,
+    /// `RELAYER_SINK`, or Kafka brokers ([`brokers`](Self::brokers) or
+    /// `KAFKA_BROKERS`), which mean Kafka. Call it once per sink. The
+    /// usual case: standard output on a developer's machine, and whatever
+    /// the deployment's environment says elsewhere.
+    ///
+    /// ```
+    /// use relayer::sink::Sink;
+    ///
+    /// // Standard output, unless RELAYER_SINK or KAFKA_BROKERS say otherwise.
+    /// let relayer = relayer::Relayer::builder("logging")
+    ///     .default_sink(Sink::stdout())
+    ///     .build()?;
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn default_sink(mut self, sink: Sink) -> Self {
+        self.default_sinks.push(sink);
+        self
+    }
+
     /// Builds the relayer. Fails with [`Error::Config`] when neither brokers
     /// (here or in `KAFKA_BROKERS`) nor a producer are given for a Kafka
     /// sink, when `RELAYER_SINK` cannot be read (the error names the part),
@@ -426,6 +520,7 @@ impl Builder {
             sampling: self.sampling,
             kafka_headers: self.kafka_headers,
             request_id_header: self.request_id_header.into(),
+            resource: Resource::detect(&self.resource),
             sampled_out: Default::default(),
             #[cfg(feature = "metrics")]
             sampled_out_total,
@@ -434,7 +529,8 @@ impl Builder {
 
     /// Builds the producer of the sinks: those of the code (the
     /// [`producer`](Self::producer) first), else those of `RELAYER_SINK`,
-    /// else Kafka alone.
+    /// else Kafka when brokers are named, else the default sinks, else
+    /// Kafka alone.
     fn sinks(&self) -> Result<Arc<dyn Producer>> {
         let mut sinks = self.sinks.clone();
         if let Some(producer) = &self.producer {
@@ -443,9 +539,8 @@ impl Builder {
         if sinks.is_empty() {
             sinks = match env::var(SINK_ENV) {
                 // Set but empty counts as unset, as in most deployments.
-                Ok(list) if list.trim().is_empty() => vec![Sink::kafka()],
-                Ok(list) => sink::parse(&list, SINK_ENV)?,
-                Err(env::VarError::NotPresent) => vec![Sink::kafka()],
+                Ok(list) if !list.trim().is_empty() => sink::parse(&list, SINK_ENV)?,
+                Ok(_) | Err(env::VarError::NotPresent) => self.unnamed_sinks(),
                 Err(env::VarError::NotUnicode(_)) => {
                     return Err(Error::Config(format!("{SINK_ENV} is not UTF-8")));
                 }
@@ -476,6 +571,18 @@ impl Builder {
             })
         };
         sink::build(&sinks, client_id, &kafka)
+    }
+
+    /// The sinks when neither the code nor `RELAYER_SINK` names one: Kafka
+    /// when it has brokers, else the default sinks, else Kafka (whose
+    /// missing brokers [`kafka_config`](Self::kafka_config) reports).
+    fn unnamed_sinks(&self) -> Vec<Sink> {
+        let brokers_named = self.brokers.is_some() || env::var_os(BROKERS_ENV).is_some();
+        if brokers_named || self.default_sinks.is_empty() {
+            vec![Sink::kafka()]
+        } else {
+            self.default_sinks.clone()
+        }
     }
 
     fn kafka_config(&self) -> Result<ClientConfig> {
@@ -545,6 +652,8 @@ impl fmt::Debug for Builder {
             .field("kafka_headers", &self.kafka_headers)
             .field("request_id_header", &self.request_id_header)
             .field("sinks", &self.sinks)
+            .field("resource", &self.resource)
+            .field("default_sinks", &self.default_sinks)
             .finish_non_exhaustive()
     }
 }

@@ -17,7 +17,11 @@ use std::time::Duration;
 ///     "invalid Kafka topic name \"bad topic\": contains ' '"
 /// );
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` writes the same text as `Display`, so a `main` returning
+/// [`relayer::Result`](Result) prints a readable error
+/// (`Error: relayer configuration: no Kafka brokers: ...`), as `anyhow` does.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is incomplete or contradictory.
@@ -131,6 +135,19 @@ pub enum Error {
     /// librdkafka refused the operation.
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// The message, as `Display` writes it: what `main` prints when it
+/// returns the error.
+///
+/// ```
+/// let error = relayer::Error::Config("no Kafka brokers".into());
+/// assert_eq!(format!("{error:?}"), "relayer configuration: no Kafka brokers");
+/// ```
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Shorthand for results whose error is [`Error`].

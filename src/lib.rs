@@ -33,8 +33,34 @@
 //! librdkafka's bounded queue and returns. What the queue cannot hold can go
 //! to a disk spool ([`Builder::spool`]), where a message stays until the
 //! broker acknowledges it; a producer librdkafka declares dead is replaced
-//! without a restart, what it had not sent going first. See the README for delivery guarantees and
-//! what is lost in which fault.
+//! without a restart, what it had not sent going first. The delivery
+//! guarantees, and what is lost in which fault, are in
+//! [Operations](guide::operations).
+//!
+//! # Guide
+//!
+//! One page per topic, in the [`guide`] module:
+//!
+//! - [Events, log lines and the request's relayer](guide::events_and_lines):
+//!   `emit`, `log`, the request's relayer, errors, scopes of your own.
+//! - [HTTP services: the layer and the record](guide::http_record): axum
+//!   and tonic, every field of the record, `outcome` and `status`, calls,
+//!   bodies.
+//! - [RPC handlers: `#[relayed]`](guide::rpc).
+//! - [`tracing` integration](guide::tracing).
+//! - [Wide events: fields and tail sampling](guide::wide_events).
+//! - [One request across services: trace context](guide::trace_context):
+//!   HTTP, gRPC and Kafka.
+//! - [Secrets and client input](guide::secrets).
+//! - [Testing your service: `relayer-test`](guide::testing).
+//! - [Configuration](guide::configuration): the builder, the environment,
+//!   librdkafka's defaults, TLS and SASL.
+//! - [Sinks: Kafka, standard output, files, several at once](guide::sinks).
+//! - [Wire formats and migration from the Python
+//!   relayer](guide::wire_formats).
+//! - [Operations: delivery, faults, accounting, shutdown](guide::operations).
+//! - [Performance](guide::performance): the benchmarks, and how to run
+//!   them.
 //!
 //! # Features
 //!
@@ -72,6 +98,7 @@ mod config;
 mod cut;
 mod error;
 mod global;
+pub mod guide;
 mod key;
 pub mod message;
 mod outgoing;
@@ -80,6 +107,7 @@ mod rate_limit;
 pub mod record;
 mod redact;
 mod relayer;
+pub mod resource;
 pub mod rpc;
 mod sampling;
 mod scope;
@@ -97,11 +125,12 @@ pub use global::{install, installed};
 pub use key::PartitionKey;
 pub use outgoing::OutgoingCall;
 pub use record::WireFormat;
-pub use redact::{REDACTED, RedactedParams};
+pub use redact::{DEFAULT_SECRET_STEMS, DEFAULT_SECRET_WORDS, REDACTED, SecretNames};
 pub use relayer::Relayer;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use relayer_rpc::relayed;
+pub use resource::Resource;
 pub use sampling::Sampling;
 pub use scope::{Bound, Caller, DEFAULT_MAX_REQUEST_ID_BYTES, Scope};
 

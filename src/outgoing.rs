@@ -116,7 +116,8 @@ impl OutgoingCall {
     }
 
     /// The call failed: `error`'s text, and the texts of its sources, go
-    /// into the entry.
+    /// into the entry, every URL in them written as the call's `url` is
+    /// (user information dropped, secret query parameters masked).
     ///
     /// ```
     /// # let relayer = relayer::Relayer::builder("logging").producer(relayer_test::MockProducer::new()).build()?;
@@ -141,7 +142,8 @@ impl OutgoingCall {
         self.set_error_text(text);
     }
 
-    /// The call failed with `error`, a text.
+    /// The call failed with `error`, a text; the URLs in it are written
+    /// as the call's `url` is.
     pub fn set_error_text(&mut self, error: impl fmt::Display) {
         if let Some(entry) = &mut self.entry {
             entry.error = Some(error.to_string());
@@ -164,7 +166,10 @@ impl OutgoingCall {
             .as_deref()
             .or(default_error.filter(|_| no_answer));
         let url = cut(&entry.url);
-        let error = error.map(cut);
+        // The URLs an error quotes (reqwest's end with theirs) hold the
+        // secrets that `url` masks.
+        let error = error.map(|error| entry.scope.secret_params().urls_in(error));
+        let error = error.as_deref().map(cut);
         let json = serde_json::value::to_raw_value(&CallEntry {
             method: &entry.method,
             url: &url,
@@ -220,7 +225,7 @@ impl Relayer {
         call.entry = Some(Pending {
             order: scope.next_call(),
             method: method.to_owned(),
-            url: scope.redacted_params().url(url).into_owned(),
+            url: scope.secret_params().url(url).into_owned(),
             started,
             start_ms: started
                 .saturating_duration_since(scope.started())

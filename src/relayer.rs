@@ -14,6 +14,7 @@ use crate::key::PartitionKey;
 use crate::producer::{Message, Producer, Stats};
 use crate::rate_limit::RateLimited;
 use crate::record::{Event, Line, LogLine, Timestamp, WireFormat, with_json};
+use crate::resource::Resource;
 use crate::sampling::Sampling;
 use crate::scope::{LinesHint, ScopeState};
 use crate::topic::TopicNames;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) kafka_headers: bool,
     /// The header of the request id, by default.
     pub(crate) request_id_header: Arc<str>,
+    /// Who writes the records.
+    pub(crate) resource: Resource,
 }
 
 impl Relayer {
@@ -296,6 +299,11 @@ impl Relayer {
     /// How this relayer writes its records.
     pub fn wire_format(&self) -> WireFormat {
         self.shared.wire_format
+    }
+
+    /// Who writes the records: the service's name, version, host, ...
+    pub fn resource(&self) -> &Resource {
+        &self.shared.resource
     }
 
     /// The `source` field of events and records.

@@ -237,6 +237,67 @@ fn records_and_events_reach_standard_output() {
     check_lines(&lines);
 }
 
+/// The child of `the_default_sink_is_used_only_when_nothing_names_one`:
+/// a relayer with a file as its default sink sends one event and stops.
+#[test]
+fn default_sink_child() {
+    let Some(file) = std::env::var_os("RELAYER_DEFAULT_SINK_CHILD") else {
+        return;
+    };
+    let relayer = Relayer::builder("logging")
+        .default_sink(Sink::file(file))
+        .build()
+        .unwrap();
+    relayer.emit_raw("audit", &json!({"who": "ada"})).unwrap();
+    relayer.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn the_default_sink_is_used_only_when_nothing_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |case: &str, env: &[(&str, &str)]| {
+        let file = dir.path().join(format!("{case}.jsonl"));
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "default_sink_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("RELAYER_DEFAULT_SINK_CHILD", &file)
+            .env_remove("RELAYER_SINK")
+            .env_remove("KAFKA_BROKERS");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let written = std::fs::read_to_string(&file).unwrap_or_default();
+        (written, String::from_utf8(output.stdout).unwrap())
+    };
+
+    let (file, _) = run("nothing named", &[]);
+    assert!(file.contains(r#""value":{"who":"ada"}"#), "{file:?}");
+
+    let (file, stdout) = run("RELAYER_SINK", &[("RELAYER_SINK", "stdout:json")]);
+    assert_eq!(file, "", "RELAYER_SINK names the sinks");
+    assert!(stdout.contains(r#""value":{"who":"ada"}"#), "{stdout:?}");
+
+    // Kafka brokers name Kafka (none answers on port 1: the event is only queued).
+    let (file, stdout) = run("KAFKA_BROKERS", &[("KAFKA_BROKERS", "127.0.0.1:1")]);
+    assert_eq!(file, "", "KAFKA_BROKERS names Kafka");
+    assert!(!stdout.contains(r#""who""#), "{stdout:?}");
+
+    // Set but empty counts as unset, as for RELAYER_SINK itself.
+    let (file, _) = run("empty RELAYER_SINK", &[("RELAYER_SINK", " ")]);
+    assert!(file.contains(r#""value":{"who":"ada"}"#), "{file:?}");
+}
+
 #[test]
 fn a_malformed_relayer_sink_fails_the_build_naming_the_part() {
     for (value, part) in [

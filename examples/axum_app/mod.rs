@@ -32,9 +32,10 @@ use tokio::net::TcpListener;
 /// The panic message of `GET /boom`.
 pub(crate) const INTENTIONAL_PANIC: &str = "intentional panic, to show the `panicked` outcome";
 
-/// The relayer of the service: records to the `logging` topic on `brokers`.
-pub(crate) fn relayer(brokers: &str) -> relayer::Result<Relayer> {
-    Relayer::builder("logging").brokers(brokers).build()
+/// The relayer of the service, to build: records to the `logging` topic
+/// on `brokers`.
+pub(crate) fn relayer(brokers: &str) -> relayer::Builder {
+    Relayer::builder("logging").brokers(brokers)
 }
 
 /// The routes, behind the layer: the `X-Tenant` header is recorded, the

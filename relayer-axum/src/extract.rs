@@ -2,15 +2,16 @@
 //! into the inner service.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
-use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, Uri};
+use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri, Version};
 
 use relayer::Caller;
 use relayer::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 
+use crate::client_addr::RemoteAddr;
 use crate::config::{Config, REDACTED, RecordedHeaders};
 
 /// The default request id header, `x-request-id`: read from requests, set
@@ -35,7 +36,7 @@ use crate::config::{Config, REDACTED, RecordedHeaders};
 /// ```
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The client address set by a reverse proxy; wins over the peer address.
+/// The client address set by a reverse proxy.
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// The chain of client and proxy addresses set by reverse proxies.
@@ -54,41 +55,87 @@ pub(crate) struct RequestInfo {
     /// routers stripped a prefix).
     pub(crate) uri: Uri,
     pub(crate) user_agent: Option<HeaderValue>,
-    real_ip: Option<HeaderValue>,
-    peer: Option<IpAddr>,
+    /// The client's address: the peer's, or what a trusted proxy says.
+    remote_addr: Option<RemoteAddr>,
     pub(crate) x_forwarded_for: Option<HeaderValue>,
     /// The configured headers, values redacted where configured.
     pub(crate) headers: Vec<(HeaderName, String)>,
     /// The route template the router matched, e.g. `/things/{id}`.
     pub(crate) route: Option<MatchedPath>,
+    pub(crate) version: Version,
+    /// The `Host` header, for a URI without an authority (HTTP/1).
+    host: Option<HeaderValue>,
 }
 
 impl RequestInfo {
-    pub(crate) fn new<B>(request: &Request<B>, config: &Config) -> Self {
+    /// `python`: the address by the Python relayer's rule.
+    pub(crate) fn new<B>(request: &Request<B>, config: &Config, python: bool) -> Self {
         let headers = request.headers();
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        let real_ip = headers.get(X_REAL_IP);
+        let proxies = &config.trusted_proxies;
+        let remote_addr = if python {
+            proxies.python_client(peer, real_ip)
+        } else {
+            let forwarded_for = headers.get_all(X_FORWARDED_FOR).iter();
+            proxies
+                .client(peer, forwarded_for, real_ip)
+                .map(RemoteAddr::Ip)
+        };
         Self {
             method: request.method().clone(),
             uri: original_uri(request).clone(),
             user_agent: headers.get(USER_AGENT).cloned(),
-            real_ip: headers.get(X_REAL_IP).cloned(),
-            peer: request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip()),
+            remote_addr,
             x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
             headers: recorded_headers(headers, config),
             route: request.extensions().get::<MatchedPath>().cloned(),
+            version: request.version(),
+            host: headers.get(HOST).cloned(),
         }
     }
 
-    /// `X-Real-IP`, else the peer's IP address when the server provides it
-    /// (axum's `ConnectInfo<SocketAddr>`).
-    pub(crate) fn remote_addr(&self) -> Option<Cow<'_, str>> {
-        match (&self.real_ip, self.peer) {
-            (Some(real_ip), _) => Some(text(real_ip)),
-            (None, Some(peer)) => Some(Cow::Owned(peer.to_string())),
-            (None, None) => None,
+    /// The host and port the client asked for: the URI's authority
+    /// (HTTP/2's `:authority`), else the `Host` header; the port when it
+    /// names one.
+    pub(crate) fn server(&self) -> Option<(&str, Option<u16>)> {
+        let authority = match self.uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => self.host.as_ref()?.to_str().ok()?,
+        };
+        // No user information: `Host` has none, and an authority's is
+        // not the server's name.
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match authority.rsplit_once(':') {
+            // `[::1]:8080`, `example.com:8080`; not the colons of `[::1]`.
+            Some((host, port)) if !port.contains(']') => (host, port.parse().ok()),
+            _ => (authority, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty()).then_some((host, port))
+    }
+
+    /// The HTTP version as OpenTelemetry's `network.protocol.version`
+    /// and ECS's `http.version` write it.
+    pub(crate) fn protocol_version(&self) -> Option<&'static str> {
+        match self.version {
+            Version::HTTP_09 => Some("0.9"),
+            Version::HTTP_10 => Some("1.0"),
+            Version::HTTP_11 => Some("1.1"),
+            Version::HTTP_2 => Some("2"),
+            Version::HTTP_3 => Some("3"),
+            _ => None,
         }
+    }
+
+    /// The client's address: the peer's IP address when the server
+    /// provides it (axum's `ConnectInfo<SocketAddr>`), or, when the peer
+    /// is a trusted proxy, the address its headers give.
+    pub(crate) fn remote_addr(&self) -> Option<Cow<'_, str>> {
+        self.remote_addr.as_ref().map(RemoteAddr::text)
     }
 }
 
@@ -119,7 +166,7 @@ pub(crate) fn caller<B>(request: &Request<B>, config: &Config) -> Caller {
         config.bounds.request_id_bytes,
     );
     caller.request_id_header = Some(id_header.text.clone());
-    caller.redacted_params = Some(config.redaction.query_params.clone());
+    caller.secret_params = Some(config.redaction.query_params.clone());
     caller
 }
 
@@ -179,23 +226,77 @@ mod tests {
     }
 
     #[test]
-    fn real_ip_wins_over_the_peer() {
-        let mut request = request(&[]);
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 7], 4242))));
-        let config = Config::default();
+    fn headers_decide_the_address_from_trusted_proxies_only() {
+        let address = |peer: [u8; 4], headers: &[(&str, &str)], python: bool| {
+            let mut request = request(headers);
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((peer, 4242))));
+            let info = RequestInfo::new(&request, &Config::default(), python);
+            info.remote_addr().map(Cow::into_owned)
+        };
+        let real_ip = [("x-real-ip", "203.0.113.9")];
+        for python in [false, true] {
+            assert_eq!(
+                address([10, 0, 0, 7], &[], python).as_deref(),
+                Some("10.0.0.7")
+            );
+            assert_eq!(
+                address([10, 0, 0, 7], &real_ip, python).as_deref(),
+                Some("203.0.113.9")
+            );
+            assert_eq!(
+                address([8, 8, 4, 4], &real_ip, python).as_deref(),
+                Some("8.8.4.4")
+            );
+        }
+        let forwarded = [
+            ("x-forwarded-for", "1.2.3.4, 203.0.113.8"),
+            ("x-forwarded-for", "10.0.0.1"),
+        ];
         assert_eq!(
-            RequestInfo::new(&request, &config).remote_addr().as_deref(),
+            address([10, 0, 0, 7], &forwarded, false).as_deref(),
+            Some("203.0.113.8")
+        );
+        assert_eq!(
+            address([10, 0, 0, 7], &forwarded, true).as_deref(),
             Some("10.0.0.7")
         );
-        request
-            .headers_mut()
-            .insert(X_REAL_IP, HeaderValue::from_static("203.0.113.9"));
         assert_eq!(
-            RequestInfo::new(&request, &config).remote_addr().as_deref(),
-            Some("203.0.113.9")
+            RequestInfo::new(&request(&real_ip), &Config::default(), false).remote_addr(),
+            None,
+            "an unknown peer is not trusted"
         );
+    }
+
+    #[test]
+    fn the_server_is_the_authority_else_the_host_header() {
+        let config = Config::default();
+        let server = |uri: &str, host: Option<&str>| {
+            let mut request = Request::get(uri);
+            if let Some(host) = host {
+                request = request.header(HOST, host);
+            }
+            let info = RequestInfo::new(&request.body(()).unwrap(), &config, false);
+            info.server().map(|(host, port)| (host.to_owned(), port))
+        };
+        let named = |host: &str, port| Some((host.to_owned(), port));
+        assert_eq!(
+            server("/x", Some("shop.example:8443")),
+            named("shop.example", Some(8443))
+        );
+        assert_eq!(
+            server("/x", Some("shop.example")),
+            named("shop.example", None)
+        );
+        assert_eq!(server("/x", Some("[::1]:8080")), named("::1", Some(8080)));
+        assert_eq!(server("/x", Some("[::1]")), named("::1", None));
+        assert_eq!(
+            server("https://api.example:9000/x", Some("other")),
+            named("api.example", Some(9000))
+        );
+        assert_eq!(server("/x", None), None);
+        assert_eq!(server("/x", Some("")), None);
     }
 
     #[test]
@@ -212,11 +313,11 @@ mod tests {
     fn recorded_headers_join_values_and_hide_secrets() {
         let mut config = Config::default();
         config.record_all_headers();
-        config
-            .redaction
-            .redact_header(HeaderName::from_static("x-api-key"));
+        config.redaction.headers = config.redaction.headers.redact("x-tenant-plan");
         let request = request(&[
             ("x-tenant", "acme"),
+            ("x-tenant-plan", "gold"),
+            ("x-auth-token", "s3cret"),
             ("accept", "text/html"),
             ("accept", "application/json"),
             ("authorization", "Bearer s3cret"),
@@ -227,7 +328,7 @@ mod tests {
         let mut marked = HeaderValue::from_static("s3cret");
         marked.set_sensitive(true);
         request.headers_mut().insert("x-marked", marked);
-        let recorded = RequestInfo::new(&request, &config).headers;
+        let recorded = RequestInfo::new(&request, &config, false).headers;
         let mut headers: Vec<(&str, &str)> = recorded
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
@@ -240,8 +341,10 @@ mod tests {
                 ("authorization", REDACTED),
                 ("cookie", REDACTED),
                 ("x-api-key", REDACTED),
+                ("x-auth-token", REDACTED),
                 ("x-marked", REDACTED),
                 ("x-tenant", "acme"),
+                ("x-tenant-plan", REDACTED),
             ]
         );
     }

@@ -58,49 +58,20 @@
 //! # The record
 //!
 //! One JSON object per request on the logging topic, wire-compatible with
-//! the Python relayer 1.x:
+//! the Python relayer 1.x: what came in (method, path, query string, client
+//! address, chosen headers, the request id and trace context), how it ended
+//! (`status`, `outcome`, `request_time`), the outgoing `calls`, and every
+//! line in call order. Every field, and the layer's options:
+//! [HTTP services: the layer and the record](relayer::guide::http_record).
 //!
-//! | field | value |
-//! |---|---|
-//! | `source`, `logging_topic` | as configured (the logging topic with prefix and suffix) |
-//! | `date` | request start, RFC 3339 UTC |
-//! | `request_id` | `X-Request-ID` when it is short visible ASCII ([`RelayerLayer::max_request_id_bytes`]), else a new UUID (also set on the request and the response) |
-//! | `outcome` | `ok`, `panicked` (the handler or the body panicked), `cancelled` (the client went away), `body_error`, `error` (the inner service returned `Err`) |
-//! | `method`, `path` | from the request (the path as the client sent it, also behind nested routers) |
-//! | `query_string` | without `?`, configured parameters redacted; `null` when absent |
-//! | `user_agent` | `User-Agent` or `null` |
-//! | `remote_addr` | `X-Real-IP`, else the peer's IP (axum's `ConnectInfo<SocketAddr>`), else `null` |
-//! | `x_forwarded_for` | `X-Forwarded-For` or `null` |
-//! | `status` | the response status; 500 after a panic; 499 when the client went away before the response |
-//! | `content_length` | the response's `Content-Length`, else the body bytes actually sent |
-//! | `request_bytes` | the bytes of the request body the service read |
-//! | `request_body`, `response_body` | only with [`RelayerLayer::capture_bodies`]: the first bytes of a JSON or text body (not compressed) as a string, secret JSON keys [`REDACTED`], ending with [`CUT`] when the body was longer; absent for other bodies and when no byte passed |
-//! | `request_time` | milliseconds (float) from the start of the request to the end of the body |
-//! | `headers` | only when configured: the recorded request headers |
-//! | `route` | the matched route template (axum's `MatchedPath`), e.g. `/things/{id}` |
-//! | `grpc_status`, `grpc_message` | for gRPC responses: from the trailers, or the headers of a trailers-only error |
-//! | `fields` | set with [`Relayer::field`](relayer::Relayer::field) and on the builder; absent when none |
-//! | `trace_id`, `span_id`, `parent_span_id` | the caller's `traceparent` continued (or a new trace), this request's span, the caller's span (for a caller using [`PropagateLayer`], the span of its call) |
-//! | `calls` | the outgoing calls made through [`PropagateLayer`] or [`Relayer::outgoing_call`](relayer::Relayer::outgoing_call), in order of start ([`CallEntry`](relayer::record::CallEntry)); absent when none |
-//! | `dropped_calls` | calls not in `calls` because the record reached its maximum size; absent when none |
-//! | `lines` | every event emitted and line logged in the request, in call order |
-//!
-//! Header values, the path and the query string are cut at
-//! [`RelayerLayer::max_value_bytes`] (8 KiB) and end with [`CUT`]. In
-//! [`WireFormat::Python1`](relayer::WireFormat::Python1), `path` is
-//! percent-decoded and an absent query string is `""`.
-//!
-//! # Secrets
-//!
-//! The values of `Authorization`, `Proxy-Authorization`, `Cookie` and
-//! `Set-Cookie` never reach a record: they are [`REDACTED`] even when
-//! recorded on purpose, and neither do values marked sensitive
-//! (`HeaderValue::set_sensitive`). [`RelayerLayer::redact_header`] and
-//! [`RelayerLayer::redact_query_param`] mask more; the same query
-//! parameters are masked in the URLs of the request's `calls`. Captured JSON bodies
-//! have the values of `password`, `token`, `secret`, `authorization`,
-//! `api_key` and the keys added with [`RelayerLayer::redact_body_key`]
-//! redacted.
+//! Client input is bounded ([`RelayerLayer::max_value_bytes`], [`CUT`]),
+//! and values under secret names are [`REDACTED`] without configuration,
+//! in headers, query strings, call URLs, error texts and captured bodies,
+//! one rule for all ([`relayer::SecretNames`]); each place has a
+//! `redact_…` method to add names and a `keep_…` method to let one
+//! through. Client addresses from headers are believed only from
+//! [trusted proxies](RelayerLayer::trusted_proxies). The details:
+//! [Secrets and client input](relayer::guide::secrets).
 //!
 //! # Exactly one record
 //!
@@ -115,6 +86,7 @@
 
 mod body;
 mod capture;
+mod client_addr;
 mod config;
 mod extract;
 mod future;

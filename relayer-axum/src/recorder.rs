@@ -9,8 +9,6 @@ use std::sync::Arc;
 use bytes::Buf;
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Method, Response, StatusCode};
-use percent_encoding::percent_decode_str;
-use relayer::WireFormat;
 use relayer::record::{HttpDetails, Outcome};
 use relayer::{Relayer, Scope};
 
@@ -50,6 +48,8 @@ pub(crate) struct Recorder {
     body_expected: bool,
     /// The gRPC status, from the response headers or the trailers.
     grpc: Option<GrpcStatus>,
+    /// The message of a panic of the handler or the body.
+    panic: Option<String>,
 }
 
 impl Recorder {
@@ -72,6 +72,7 @@ impl Recorder {
             outcome: Outcome::Ok,
             body_expected,
             grpc: None,
+            panic: None,
         }
     }
 
@@ -121,7 +122,7 @@ impl Recorder {
         self.finish(Outcome::Panicked);
     }
 
-    fn keep_panic(&self, panic: &(dyn Any + Send), what: &str) {
+    fn keep_panic(&mut self, panic: &(dyn Any + Send), what: &str) {
         let message = panic
             .downcast_ref::<&str>()
             .copied()
@@ -132,6 +133,7 @@ impl Recorder {
             // A line that cannot be kept must not hide the panic's record.
             let _ = scope.relayer().error(&line);
         }
+        self.panic = Some(self.config.bounds.cut(message.into()).into_owned());
     }
 
     /// The inner service failed without a response: the server closes the
@@ -183,22 +185,20 @@ impl Recorder {
             return;
         };
         scope.set_status(self.status);
-        let format = scope.relayer().wire_format();
-        let python = format == WireFormat::Python1;
-        let request_time = format.milliseconds(scope.elapsed_ms());
+        let request_time = scope.elapsed_ms();
         let request = &self.request;
         let bounds = &self.config.bounds;
-        let path = if python {
-            // WSGI's `PATH_INFO`: percent-decoded, bytes read as UTF-8.
-            percent_decode_str(request.uri.path()).decode_utf8_lossy()
-        } else {
-            Cow::Borrowed(request.uri.path())
-        };
-        let path = bounds.cut(path);
-        let query_string = match request.uri.query().filter(|query| !query.is_empty()) {
-            Some(query) => Some(bounds.cut(self.config.redaction.query_params.query(query))),
-            None => python.then_some(Cow::Borrowed("")),
-        };
+        let path = bounds.cut(Cow::Borrowed(request.uri.path()));
+        // hyper takes extension methods of any length.
+        let method = bounds.cut(Cow::Borrowed(request.method.as_str()));
+        let query_string = request
+            .uri
+            .query()
+            .filter(|query| !query.is_empty())
+            .map(|query| bounds.cut(self.config.redaction.query_params.query(query)));
+        let server = request
+            .server()
+            .map(|(host, port)| (bounds.cut(host.into()), port));
         let user_agent = request.user_agent.as_ref().map(|v| bounds.cut(text(v)));
         let remote_addr = request.remote_addr().map(|addr| bounds.cut(addr));
         let x_forwarded_for = request
@@ -209,13 +209,13 @@ impl Recorder {
             .grpc
             .as_ref()
             .and_then(|grpc| grpc.message.as_deref())
-            .map(|message| bounds.cut(message.into()));
-        let redacted_keys = &self.config.body_capture.redacted_keys;
-        let request_body = self.received.text(redacted_keys);
+            .map(|message| bounds.cut(self.config.redaction.query_params.urls_in(message)));
+        let body_keys = &self.config.redaction.body_keys;
+        let request_body = self.received.text(body_keys);
         let response_body = self
             .response_capture
             .as_ref()
-            .and_then(|capture| capture.text(redacted_keys));
+            .and_then(|capture| capture.text(body_keys));
         let headers: BTreeMap<&str, &str> = request
             .headers
             .iter()
@@ -224,7 +224,7 @@ impl Recorder {
         scope.finish(
             outcome,
             HttpDetails {
-                method: request.method.as_str(),
+                method: &method,
                 path: &path,
                 query_string: query_string.as_deref(),
                 user_agent: user_agent.as_deref(),
@@ -240,6 +240,11 @@ impl Recorder {
                 grpc_message: grpc_message.as_deref(),
                 request_body: request_body.as_deref(),
                 response_body: response_body.as_deref(),
+                scheme: request.uri.scheme_str(),
+                server_address: server.as_ref().map(|(host, _)| &**host),
+                server_port: server.as_ref().and_then(|(_, port)| *port),
+                protocol_version: request.protocol_version(),
+                error: self.panic.as_deref(),
             },
         );
     }

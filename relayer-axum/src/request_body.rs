@@ -10,6 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use relayer::SecretNames;
 
 use crate::capture::Capture;
 
@@ -85,12 +86,12 @@ impl Received {
     }
 
     /// The captured bytes as text; see [`Capture::text`].
-    pub(crate) fn text(&self, redacted_keys: &[String]) -> Option<String> {
+    pub(crate) fn text(&self, names: &SecretNames) -> Option<String> {
         self.capture
             .as_ref()?
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .text(redacted_keys)
+            .text(names)
     }
 }
 

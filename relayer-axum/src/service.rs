@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 use http::header::HeaderValue;
 use http::{Request, Response};
 use http_body::Body;
-use relayer::{Relayer, Scope};
+use relayer::{Relayer, Scope, WireFormat};
 use tower_service::Service;
 
 use crate::body::ResponseBody;
@@ -158,7 +158,11 @@ where
         ));
         let mut recorder = Recorder::new(
             scope,
-            RequestInfo::new(&request, &self.config),
+            RequestInfo::new(
+                &request,
+                &self.config,
+                self.relayer.wire_format() == WireFormat::Python1,
+            ),
             self.config.clone(),
             received.clone(),
         );

@@ -4,6 +4,9 @@
 //!   assert on; can be told to fail.
 //! - [`Record`]: a record of the logging topic, with typed access to its
 //!   fields and lines ([`MockProducer::records`], [`MockProducer::record`]).
+//! - [`MockProducer::send`]: a request through a service (an axum
+//!   `Router` behind relayer's layer), its response read in full, and the
+//!   record it wrote, in one call ([`Exchange`]).
 //! - [`patch`]: makes relayers built by the application's own code use a
 //!   mock, without changing that code.
 //! - [`EmbeddedBroker`]: librdkafka's mock cluster, a real Kafka-protocol
@@ -25,14 +28,18 @@
 #![forbid(unsafe_code)]
 
 mod broker;
+mod collect;
 mod consumer;
+mod exchange;
 mod message;
 mod mock;
 mod patch;
 mod record;
 
 pub use broker::{EmbeddedBroker, without_broker_restarts};
+pub use collect::RECORDS_ENV;
 pub use consumer::{Consumer, ReadError};
+pub use exchange::Exchange;
 pub use message::Message;
 pub use mock::MockProducer;
 pub use patch::{PatchGuard, patch};

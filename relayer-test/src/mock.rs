@@ -7,8 +7,13 @@ use relayer::Error;
 use relayer::producer::{self, DeliveryCounters, Producer, Stats};
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use crate::{Message, Record};
+
+/// How many messages each topic had at a moment.
+#[derive(Debug, Default)]
+pub(crate) struct Mark(HashMap<String, usize>);
 
 type MakeError = Box<dyn Fn(&str) -> Error + Send + Sync>;
 
@@ -16,7 +21,10 @@ type MakeError = Box<dyn Fn(&str) -> Error + Send + Sync>;
 ///
 /// Cloning is cheap and every clone sees the same messages, so keep one in
 /// the test and give another to the relayer under test. Messages are kept
-/// per topic, in send order, as value bytes and key bytes.
+/// per topic, in send order, as value bytes and key bytes. With
+/// `RELAYER_TEST_RECORDS` ([`RECORDS_ENV`](crate::RECORDS_ENV)) set to a
+/// directory, every value is also appended to a file there, to check
+/// every record a test suite produced in one step after it.
 ///
 /// ```
 /// use relayer::Relayer;
@@ -98,16 +106,39 @@ impl MockProducer {
     /// # Ok::<(), relayer::Error>(())
     /// ```
     pub fn records(&self) -> Vec<Record> {
+        self.records_after(&Mark::default())
+    }
+
+    /// Where each topic is now: [`records_after`](Self::records_after) it
+    /// gives what was written since.
+    pub(crate) fn mark(&self) -> Mark {
+        let state = self.state();
+        Mark(
+            state
+                .topics
+                .iter()
+                .map(|(topic, messages)| (topic.clone(), messages.len()))
+                .collect(),
+        )
+    }
+
+    /// The records written after `mark`, in send order per topic.
+    pub(crate) fn records_after(&self, mark: &Mark) -> Vec<Record> {
         let state = self.state();
         let mut topics: Vec<&String> = state.topics.keys().collect();
         topics.sort();
         topics
             .into_iter()
-            .flat_map(|topic| &state.topics[topic])
+            .flat_map(|topic| &state.topics[topic][mark.0.get(topic).copied().unwrap_or(0)..])
             .map(Message::json)
             .filter(Record::is_record)
             .map(Record::new)
             .collect()
+    }
+
+    /// Resolves at the next message sent after this call.
+    pub(crate) fn sent(&self) -> Notified<'_> {
+        self.inner.sent.notified()
     }
 
     /// The one record of the request `request_id`. Panics, listing the
@@ -170,7 +201,7 @@ impl MockProducer {
     pub async fn wait_for(&self, topic: &str, count: usize, timeout: Duration) -> Vec<Message> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.inner.sent.notified();
+            let notified = self.sent();
             let messages = self.messages(topic);
             if messages.len() >= count {
                 return messages;
@@ -215,6 +246,7 @@ impl Producer for MockProducer {
                     .collect(),
             });
         drop(state);
+        crate::collect::append(message.payload);
         self.inner.counters.produced();
         self.inner.counters.delivered();
         self.inner.sent.notify_waiters();

@@ -65,9 +65,73 @@ impl Record {
         self.json.get(name)
     }
 
-    /// Every field of the record, `lines` included.
-    pub fn fields(&self) -> &Map<String, Value> {
+    /// Every field of the record, `lines` included, by name.
+    pub fn object(&self) -> &Map<String, Value> {
         self.json.as_object().expect("a record is an object")
+    }
+
+    /// Every field of the record, `lines` included: the whole record, not
+    /// its `fields`.
+    #[deprecated(
+        since = "0.1.1",
+        note = "the whole record is `object()`; the fields set with `Relayer::field` are `field(name)` and `wide_fields()`"
+    )]
+    pub fn fields(&self) -> &Map<String, Value> {
+        self.object()
+    }
+
+    /// The field `name` set with [`Relayer::field`](relayer::Relayer::field)
+    /// (or on the builder): the record's `fields.name`.
+    ///
+    /// ```
+    /// use relayer::{Relayer, Scope};
+    ///
+    /// let mock = relayer_test::MockProducer::new();
+    /// let relayer = Relayer::builder("logging").producer(mock.clone()).build()?;
+    /// let scope = Scope::new(&relayer, Some("req-1".into()));
+    /// scope.relayer().field("user_id", &42)?;
+    /// drop(scope);
+    /// assert_eq!(mock.record("req-1").field("user_id"), Some(&serde_json::json!(42)));
+    /// assert_eq!(mock.record("req-1").field("tenant"), None);
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.json.get("fields")?.get(name)
+    }
+
+    /// The record's `fields` object (the fields set with
+    /// [`Relayer::field`](relayer::Relayer::field) and on the builder);
+    /// empty when there are none.
+    pub fn wide_fields(&self) -> Map<String, Value> {
+        self.json
+            .get("fields")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The trace id: 32 lower-case hex digits, shared by every record of
+    /// the trace, across services.
+    pub fn trace_id(&self) -> &str {
+        self.str("trace_id")
+    }
+
+    /// This record's span id: 16 lower-case hex digits.
+    pub fn span_id(&self) -> &str {
+        self.str("span_id")
+    }
+
+    /// The caller's span id; `None` for the first record of a trace.
+    pub fn parent_span_id(&self) -> Option<&str> {
+        self.optional_str("parent_span_id")
+    }
+
+    /// The entries of the outgoing calls the request made, in order of start.
+    pub fn calls(&self) -> &[Value] {
+        self.json
+            .get("calls")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The request id.
@@ -112,6 +176,30 @@ impl Record {
         self.lines()
             .iter()
             .filter(|line| line.get("event_type").is_some())
+            .collect()
+    }
+
+    /// The event envelopes of `event_type` (as emitted, without the topic's
+    /// prefix and suffix) among the lines, in call order.
+    ///
+    /// ```
+    /// use relayer::{Relayer, Scope};
+    ///
+    /// let mock = relayer_test::MockProducer::new();
+    /// let relayer = Relayer::builder("logging").topic_prefix("prod_").producer(mock.clone()).build()?;
+    /// let scope = Scope::new(&relayer, Some("req-1".into()));
+    /// scope.relayer().emit("order", "created", &serde_json::json!({"id": 1}))?;
+    /// scope.relayer().emit("invoice", "sent", &serde_json::json!({"id": 2}))?;
+    /// drop(scope);
+    /// let record = mock.record("req-1");
+    /// assert_eq!(record.events_of_type("order")[0]["payload"]["id"], 1);
+    /// assert!(record.events_of_type("refund").is_empty());
+    /// # Ok::<(), relayer::Error>(())
+    /// ```
+    pub fn events_of_type(&self, event_type: &str) -> Vec<&Value> {
+        self.events()
+            .into_iter()
+            .filter(|event| event["event_type"] == event_type)
             .collect()
     }
 
@@ -199,6 +287,23 @@ impl<'a> RequestRecord<'a> {
     pub fn request_time(&self) -> f64 {
         self.record.number("request_time")
     }
+
+    /// The matched route template, e.g. `"/things/{id}"`; `None` when the
+    /// router did not tell one (no route matched: a 404).
+    pub fn route(&self) -> Option<&'a str> {
+        self.record.optional_str("route")
+    }
+
+    /// The client's address, as the record tells it (see the record guide
+    /// for which headers are believed).
+    pub fn remote_addr(&self) -> Option<&'a str> {
+        self.record.optional_str("remote_addr")
+    }
+
+    /// The gRPC status code of a gRPC response.
+    pub fn grpc_status(&self) -> Option<i64> {
+        self.record.get("grpc_status").and_then(Value::as_i64)
+    }
 }
 
 impl Deref for RequestRecord<'_> {
@@ -253,6 +358,9 @@ mod tests {
             "date": "2026-11-23T10:00:00.000000Z", "request_id": "r-1", "outcome": "ok",
             "method": "GET", "path": "/things", "query_string": null,
             "status": 201, "content_length": 5, "request_time": 1.5,
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+            "fields": {"user_id": 42}, "route": "/things",
+            "calls": [{"method": "GET", "url": "http://inventory/stock", "status": 200}],
             "lines": [
                 {"log_level": "info", "payload": "one", "timestamp": "t"},
                 {"event_type": "thing", "event_subtype": "created", "payload": {"id": 1}},
@@ -276,6 +384,22 @@ mod tests {
         assert_eq!(record.payloads_of_level("info"), ["one", "two"]);
         assert_eq!(record.lines_of_level("error")[0]["payload"]["code"], 7);
         assert_eq!(record.events().len(), 1);
+        assert_eq!(record.events_of_type("thing").len(), 1);
+        assert!(record.events_of_type("other").is_empty());
+        assert_eq!(record.field("user_id"), Some(&json!(42)));
+        assert_eq!(
+            record.field("status"),
+            None,
+            "a record field is not a wide field"
+        );
+        assert_eq!(record.wide_fields().len(), 1);
+        assert_eq!(record.object()["status"], 201);
+        assert_eq!(record.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(record.span_id(), "00f067aa0ba902b7");
+        assert_eq!(record.parent_span_id(), None);
+        assert_eq!(record.calls()[0]["status"], 200);
+        assert_eq!(request.route(), Some("/things"));
+        assert_eq!(request.grpc_status(), None);
         assert_eq!(record["status"], 201);
         assert!(record["no such field"].is_null());
     }

@@ -75,6 +75,7 @@ pub struct MessageDetails<'a> {
     /// Its key, as UTF-8 text, else as hex.
     pub key: Option<&'a str>,
     /// Milliseconds the handling took.
+    #[serde(serialize_with = "crate::record::milliseconds::serialize")]
     pub processing_time: f64,
     /// The error's text when the handling returned `Err`.
     pub error: Option<&'a str>,
@@ -121,10 +122,7 @@ impl MessageScope {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let processing_time = scope
-                .relayer()
-                .wire_format()
-                .milliseconds(scope.elapsed_ms());
+            let processing_time = scope.elapsed_ms();
             scope.finish(
                 outcome,
                 MessageDetails {

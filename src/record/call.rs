@@ -34,9 +34,11 @@ pub struct CallEntry<'a> {
     /// The call's span: the parent-id the called service received.
     pub span_id: SpanId,
     /// Milliseconds from the start of the request to the start of the call.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub start_ms: f64,
     /// Milliseconds from the start of the call to the end of its response
     /// (its body read to the end or dropped), or to its failure.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub duration_ms: f64,
     /// The response's HTTP status; absent when no response came.
     #[serde(skip_serializing_if = "Option::is_none")]

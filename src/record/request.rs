@@ -5,9 +5,11 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
 use super::{Line, Outcome, RecordDate};
+use crate::Resource;
 use crate::trace::{SpanId, TraceId};
 
-fn fields_as_object<S: Serializer>(
+/// `fields` as a JSON object of its names.
+pub(crate) fn fields_as_object<S: Serializer>(
     fields: &&[(&str, &RawValue)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -18,9 +20,10 @@ fn fields_as_object<S: Serializer>(
     map.end()
 }
 
-/// The one record written to the logging topic when a request or call ends:
-/// the fields every scope has, the `details` of its kind ([`HttpDetails`] or
-/// [`RpcDetails`]), and its lines in call order.
+/// The one record written to the logging topic when a request or call ends,
+/// in the standard [form](super::WireFormat): the fields every scope has,
+/// the `details` of its kind ([`HttpDetails`] or [`RpcDetails`]), and its
+/// lines in call order.
 #[derive(Debug, Serialize)]
 pub struct Record<'a, D> {
     /// As configured; by default the logging topic.
@@ -43,6 +46,10 @@ pub struct Record<'a, D> {
     /// The caller's span, or the enclosing scope's; absent for a new trace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<SpanId>,
+    /// Who wrote it: the [resource](crate::Resource)'s attributes, when
+    /// the builder or the environment set any; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'a Resource>,
     /// The fields set with [`Relayer::field`](crate::Relayer::field) and on
     /// the builder, by name; absent when there are none.
     #[serde(
@@ -88,6 +95,7 @@ pub struct HttpDetails<'a> {
     /// The bytes of the request body the service read.
     pub request_bytes: u64,
     /// Milliseconds from the start of the request to the end of its body.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub request_time: f64,
     /// Extra request headers chosen by configuration (lowercase names).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -110,6 +118,29 @@ pub struct HttpDetails<'a> {
     /// The first bytes of the response body, as for `request_body`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_body: Option<&'a str>,
+    /// The URI's scheme when the request has one (HTTP/2's `:scheme`, a
+    /// request in absolute form); `http` is assumed otherwise. Written
+    /// by the ECS and OTLP forms (`url.scheme`), not the standard one.
+    #[serde(skip)]
+    pub scheme: Option<&'a str>,
+    /// The host the client asked for, from the URI's authority or the
+    /// `Host` header, without its port (`server.address` in the ECS and
+    /// OTLP forms, not in the standard one).
+    #[serde(skip)]
+    pub server_address: Option<&'a str>,
+    /// The port of the `Host` header or authority, when it names one
+    /// (`server.port` in the ECS and OTLP forms).
+    #[serde(skip)]
+    pub server_port: Option<u16>,
+    /// The HTTP version: `1.0`, `1.1`, `2` or `3` (`http.version` in the
+    /// ECS form, `network.protocol.version` in the OTLP form).
+    #[serde(skip)]
+    pub protocol_version: Option<&'a str>,
+    /// A panic's message, for a record with outcome `panicked` (the
+    /// standard form has it in an `error` line; the ECS and OTLP forms
+    /// write it as the error's message).
+    #[serde(skip)]
+    pub error: Option<&'a str>,
 }
 
 /// The fields of an RPC call record.
@@ -118,6 +149,7 @@ pub struct RpcDetails<'a> {
     /// The qualified name of the service method, e.g. `Greeter::say_hello`.
     pub service: &'a str,
     /// Milliseconds the call took.
+    #[serde(serialize_with = "super::milliseconds::serialize")]
     pub service_time: f64,
     /// The error's text when the function returned `Err`.
     pub error: Option<&'a str>,

@@ -121,7 +121,8 @@ impl Call {
     }
 
     /// Writes the call's record with `outcome` and, for outcome `error`,
-    /// the error's text.
+    /// the error's text (the URLs it quotes without user information and
+    /// with their secret query parameters masked).
     pub fn finish(mut self, outcome: Outcome, error: Option<&str>) {
         self.write(outcome, error);
     }
@@ -137,14 +138,14 @@ impl Call {
 
     fn write(&mut self, outcome: Outcome, error: Option<&str>) {
         if let Some(scope) = self.scope.take() {
-            let format = scope.relayer().wire_format();
-            let service_time = format.milliseconds(scope.elapsed_ms());
+            let service_time = scope.elapsed_ms();
+            let error = error.map(|error| scope.secret_params().urls_in(error));
             scope.finish(
                 outcome,
                 RpcDetails {
-                    service: &format.service(&self.service),
+                    service: &self.service,
                     service_time,
-                    error,
+                    error: error.as_deref(),
                 },
             );
         }

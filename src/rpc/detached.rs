@@ -31,6 +31,7 @@ pub(super) fn relayer() -> &'static Relayer {
             sampled_out: Default::default(),
             kafka_headers: false,
             request_id_header: crate::trace::REQUEST_ID_HEADER.into(),
+            resource: crate::Resource::detect(&[]),
         })
     })
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::RedactedParams;
+use crate::SecretNames;
 use crate::trace::{TraceParent, tracestate};
 
 /// The longest request id taken from a caller, by default.
@@ -26,10 +26,10 @@ pub struct Caller {
     /// ([`Builder::request_id_header`](crate::Builder::request_id_header)).
     pub request_id_header: Option<Arc<str>>,
     /// The query parameters masked in the URLs of the scope's outgoing
-    /// calls: the rules the request's own query string was recorded with
-    /// (the tower layer gives its own). `None` for the enclosing scope's,
-    /// else none.
-    pub redacted_params: Option<RedactedParams>,
+    /// calls and in the URLs their errors quote: the rules the request's
+    /// own query string was recorded with (the tower layer gives its own).
+    /// `None` for the enclosing scope's, else the defaults.
+    pub secret_params: Option<SecretNames>,
 }
 
 impl Caller {
@@ -80,7 +80,7 @@ impl Caller {
                 .and_then(tracestate::parse),
             traceparent,
             request_id_header: None,
-            redacted_params: None,
+            secret_params: None,
         }
     }
 }

@@ -6,8 +6,7 @@ mod current;
 mod state;
 
 use std::sync::Arc;
-
-use serde::Serialize;
+use std::time::Duration;
 
 pub use caller::{Caller, DEFAULT_MAX_REQUEST_ID_BYTES};
 pub use current::Bound;
@@ -17,12 +16,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::value::RawValue;
 
-use crate::Relayer;
 use crate::record::{
-    Line, LogLine, Outcome, Record, RecordDate, Timestamp, WireFormat, with_buffer,
+    Details, Finished, Line, LogLine, Outcome, Timestamp, WireFormat, with_buffer,
 };
 use crate::sampling::Ending;
 use crate::trace::{self, TraceContext};
+use crate::{Relayer, SecretNames};
 
 /// Room kept for the marker line when lines are dropped to fit a record
 /// into the maximum message size.
@@ -66,10 +65,6 @@ pub struct Scope {
     status: Option<u16>,
     finished: bool,
 }
-
-/// The details of a record whose scope was dropped unfinished.
-#[derive(Serialize)]
-struct NoDetails {}
 
 impl Scope {
     /// Opens a scope. Its request id is `request_id` when given, else the
@@ -118,9 +113,9 @@ impl Scope {
                     .map(|outer| outer.request_id_header().clone())
             })
             .unwrap_or_else(|| shared.request_id_header.clone());
-        let redacted_params = caller
-            .redacted_params
-            .or_else(|| outer.as_ref().map(|outer| outer.redacted_params().clone()))
+        let secret_params = caller
+            .secret_params
+            .or_else(|| outer.as_ref().map(|outer| outer.secret_params().clone()))
             .unwrap_or_default();
         let trace = match (caller.traceparent, &outer) {
             (Some(parent), _) => TraceContext::continuing(Some(parent), caller.tracestate),
@@ -142,7 +137,7 @@ impl Scope {
             request_id,
             request_id_header,
             trace,
-            redacted_params,
+            secret_params,
             shared.max_message_bytes,
             &shared.lines_hint,
         );
@@ -194,8 +189,13 @@ impl Scope {
     /// Never blocks and never fails the caller: a record the producer
     /// refuses is counted in [`Relayer::stats`] and reported through
     /// `tracing::warn!`.
-    pub fn finish<D: Serialize>(mut self, outcome: Outcome, details: D) {
-        self.write(outcome, &details);
+    pub fn finish<'a>(mut self, outcome: Outcome, details: impl Into<Details<'a>>) {
+        self.write(outcome, Some(&details.into()));
+    }
+
+    /// The rules for secret query parameters of the scope's URLs.
+    pub(crate) fn secret_params(&self) -> &SecretNames {
+        self.state().secret_params()
     }
 
     fn state(&self) -> &ScopeState {
@@ -204,9 +204,9 @@ impl Scope {
             .expect("a scope's relayer is bound to it")
     }
 
-    fn write<D: Serialize>(&mut self, outcome: Outcome, details: &D) {
+    fn write(&mut self, outcome: Outcome, details: Option<&Details<'_>>) {
         self.finished = true;
-        let mut lines = self.state().close();
+        let mut kept = self.state().close();
         let shared = self.relayer.shared();
         if let Some(sampling) = &shared.sampling {
             let ending = Ending {
@@ -214,7 +214,7 @@ impl Scope {
                 outcome,
                 status: self.status,
                 elapsed: self.state().started().elapsed(),
-                forced: lines.forced,
+                forced: kept.forced,
             };
             if !sampling.keeps(&ending) {
                 shared.sampled_out.fetch_add(1, Relaxed);
@@ -223,50 +223,69 @@ impl Scope {
                 return;
             }
         }
-        let fields = fields(&shared.fields, &lines.fields);
-        lines.calls.sort_by_key(|(order, _)| *order);
-        let calls: Vec<&RawValue> = lines.calls.iter().map(|(_, entry)| &**entry).collect();
-        let python = shared.wire_format == WireFormat::Python1;
-        let head = Head {
+        shared.lines_hint.learn(&kept.lines);
+        let format = shared.wire_format;
+        if !format.embeds_json() {
+            // Lines and calls become what this form embeds, before their
+            // sizes decide what fits.
+            kept.lines = kept.lines.map(|line, out| format.embed(line, out));
+            for (_, call) in &mut kept.calls {
+                *call = embedded(format, call);
+            }
+        }
+        let fields = fields(&shared.fields, &kept.fields);
+        kept.calls.sort_by_key(|(order, _)| *order);
+        let calls: Vec<&RawValue> = kept.calls.iter().map(|(_, entry)| &**entry).collect();
+        let duration = match details {
+            Some(details) => Duration::from_secs_f64(details.duration_ms().max(0.0) / 1000.0),
+            None => self.state().started().elapsed(),
+        };
+        let mut record = Finished {
             source: &shared.source,
-            logging_topic: if python {
-                &shared.logging_topic_name
-            } else {
-                &shared.logging_topic
-            },
-            date: shared.wire_format.date(self.date),
-            request_id: (!(python && self.generated_id)).then(|| self.request_id()),
+            logging_topic: &shared.logging_topic,
+            logging_topic_name: &shared.logging_topic_name,
+            resource: &shared.resource,
+            start: self.date,
+            duration,
+            request_id: self.request_id(),
+            generated_id: self.generated_id,
             outcome,
             trace: self.state().trace(),
             fields: &fields,
+            details,
+            too_large: None,
             calls: &calls,
-            dropped_calls: lines.dropped_calls,
+            dropped_calls: kept.dropped_calls,
         };
-        shared.lines_hint.learn(&lines.lines);
         let max = shared.max_message_bytes;
-        let mut dropped = lines.not_kept;
-        let all = lines.lines.len();
+        let lines = &mut kept.lines;
+        let marker = |dropped| {
+            let mut line = Vec::new();
+            format.embed(&marker(dropped), &mut line);
+            line
+        };
+        let mut dropped = kept.not_kept;
+        let all = lines.len();
         if dropped > 0 {
-            lines.lines.push(&marker(dropped));
+            lines.push(&marker(dropped));
         }
         // The record is written into this thread's reused buffer: librdkafka
         // copies it, so it needs no allocation of its own.
         let result = with_buffer(|json| -> crate::Result<()> {
-            json.reserve(lines.lines.bytes() + RECORD_HEAD_ROOM);
-            head.json(details, lines.lines.json(), json)?;
+            json.reserve(lines.bytes() + RECORD_HEAD_ROOM);
+            format.write(&record, lines.json(), json)?;
             if json.len() > max {
                 // The lines shrink first: keep the first ones that fit, and
                 // say how many were dropped.
-                lines.lines.truncate(all);
-                let head_bytes = json.len() - lines.lines.bytes();
+                lines.truncate(all);
+                let head_bytes = json.len() - lines.bytes();
                 let budget = max.saturating_sub(head_bytes + MARKER_ROOM);
-                let kept = lines.lines.within(budget);
+                let kept = lines.within(budget);
                 dropped += all - kept;
-                lines.lines.truncate(kept);
-                lines.lines.push(&marker(dropped));
-                head.json(details, lines.lines.json(), json)?;
+                lines.truncate(kept);
+                lines.push(&marker(dropped));
+                format.write(&record, lines.json(), json)?;
             }
-            let mut head = head;
             if json.len() > max && !calls.is_empty() {
                 // Then the calls: the first ones that fit stay, the others
                 // are counted.
@@ -276,25 +295,24 @@ impl Scope {
                     kept -= 1;
                     freed += calls[kept].get().len() + 1;
                 }
-                head.dropped_calls += calls.len() - kept;
-                head.calls = &calls[..kept];
-                head.json(details, lines.lines.json(), json)?;
+                record.dropped_calls += calls.len() - kept;
+                record.calls = &calls[..kept];
+                format.write(&record, lines.json(), json)?;
             }
             if json.len() > max {
                 // Its own fields are too large: a record that says so still
                 // tells that the request happened, how it ended, and its id.
-                let too_large = TooLarge {
-                    record_too_large: json.len(),
-                };
                 // The lines shrank above, so the last one is the marker.
-                let all_lines = lines.lines.len() - 1 + dropped;
-                let bare = Head {
+                let all_lines = lines.len() - 1 + dropped;
+                let bare = Finished {
                     fields: &[],
+                    details: None,
+                    too_large: Some(json.len()),
                     calls: &[],
                     dropped_calls: 0,
-                    ..head
+                    ..record
                 };
-                bare.json(&too_large, &marker(all_lines), json)?;
+                format.write(&bare, &marker(all_lines), json)?;
             }
             self.relayer.send(&shared.logging_topic, None, &[], json)
         });
@@ -306,58 +324,12 @@ impl Scope {
     }
 }
 
-/// The fields every record has, whatever its details and lines, and its
-/// `fields` object.
-struct Head<'a> {
-    source: &'a str,
-    logging_topic: &'a str,
-    date: RecordDate,
-    request_id: Option<&'a str>,
-    outcome: Outcome,
-    trace: &'a TraceContext,
-    fields: &'a [(&'a str, &'a RawValue)],
-    calls: &'a [&'a RawValue],
-    /// Calls not in `calls`, past the record's bound.
-    dropped_calls: usize,
-}
-
-impl Head<'_> {
-    /// Writes the record's JSON into `json`, emptied first; `lines` is the
-    /// inside of its `lines` array.
-    fn json<D: Serialize>(
-        &self,
-        details: &D,
-        lines: &[u8],
-        json: &mut Vec<u8>,
-    ) -> serde_json::Result<()> {
-        json.clear();
-        let record = Record {
-            source: self.source,
-            logging_topic: self.logging_topic,
-            date: self.date,
-            request_id: self.request_id,
-            outcome: self.outcome,
-            trace_id: self.trace.trace_id,
-            span_id: self.trace.span_id,
-            parent_span_id: self.trace.parent_span_id,
-            fields: self.fields,
-            details,
-            calls: self.calls,
-            dropped_calls: (self.dropped_calls > 0).then_some(self.dropped_calls),
-            lines: &[],
-        };
-        serde_json::to_writer(&mut *json, &record)?;
-        // `lines` is the record's last field: the lines go into its `[]`,
-        // copied once, not serialized again.
-        assert!(
-            json.ends_with(b"[]}"),
-            "`lines` is the last field of a record"
-        );
-        json.truncate(json.len() - 2);
-        json.extend_from_slice(lines);
-        json.extend_from_slice(b"]}");
-        Ok(())
-    }
+/// A call entry as `format` embeds it.
+fn embedded(format: WireFormat, call: &RawValue) -> Line {
+    let mut json = Vec::new();
+    format.embed(call.get().as_bytes(), &mut json);
+    let json = String::from_utf8(json).expect("JSON is UTF-8");
+    RawValue::from_string(json).expect("an embedded value is JSON")
 }
 
 /// The builder's fields and the request's, the request's winning.
@@ -372,13 +344,6 @@ fn fields<'a>(
         .chain(request)
         .map(|(name, value)| (name.as_str(), &**value))
         .collect()
-}
-
-/// The details of a record whose own fields did not fit into the maximum
-/// message size: its size, instead of its details and lines.
-#[derive(Serialize)]
-struct TooLarge {
-    record_too_large: usize,
 }
 
 /// The line that says how many lines were dropped from a record.
@@ -396,7 +361,7 @@ fn marker(dropped: usize) -> Vec<u8> {
 impl Drop for Scope {
     fn drop(&mut self) {
         if !self.finished {
-            self.write(Outcome::Cancelled, &NoDetails {});
+            self.write(Outcome::Cancelled, None);
         }
     }
 }

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::RedactedParams;
+use crate::SecretNames;
 use crate::record::Line;
 use crate::trace::TRACEPARENT_LEN;
 use crate::trace::TraceContext;
@@ -22,8 +22,8 @@ pub(crate) struct ScopeState {
     /// every event of the scope carries it.
     traceparent: OnceLock<[u8; TRACEPARENT_LEN]>,
     started: Instant,
-    /// Masked in the URLs of the scope's outgoing calls.
-    redacted_params: RedactedParams,
+    /// Masked in the URLs of the scope's outgoing calls and their errors.
+    secret_params: SecretNames,
     /// How many outgoing calls started: their order in the record.
     calls_started: AtomicU64,
     /// What lines, fields and calls may add up to: more could never fit into the
@@ -72,7 +72,7 @@ impl ScopeState {
         request_id: String,
         request_id_header: Arc<str>,
         trace: TraceContext,
-        redacted_params: RedactedParams,
+        secret_params: SecretNames,
         max_bytes: usize,
         lines_hint: &LinesHint,
     ) -> Self {
@@ -82,7 +82,7 @@ impl ScopeState {
             trace,
             traceparent: OnceLock::new(),
             started: Instant::now(),
-            redacted_params,
+            secret_params,
             calls_started: AtomicU64::new(0),
             max_bytes,
             kept: Mutex::new(Buffer::Open(Kept {
@@ -109,8 +109,8 @@ impl ScopeState {
         self.started
     }
 
-    pub(crate) fn redacted_params(&self) -> &RedactedParams {
-        &self.redacted_params
+    pub(crate) fn secret_params(&self) -> &SecretNames {
+        &self.secret_params
     }
 
     /// The order of start of a new outgoing call.
@@ -298,6 +298,23 @@ impl Lines {
         }
     }
 
+    /// The lines, each converted by `convert` (which appends what it
+    /// makes of a line's JSON).
+    pub(crate) fn map(&self, mut convert: impl FnMut(&[u8], &mut Vec<u8>)) -> Self {
+        let mut converted = Self::default();
+        let mut start = 0;
+        for &end in &self.ends {
+            if !converted.ends.is_empty() {
+                converted.json.push(b',');
+            }
+            convert(&self.json[start..end], &mut converted.json);
+            converted.ends.push(converted.json.len());
+            // Past the line and its comma.
+            start = end + 1;
+        }
+        converted
+    }
+
     /// How many of the first lines fit in `budget` bytes (as [`bytes`](Self::bytes) counts them).
     pub(crate) fn within(&self, budget: usize) -> usize {
         self.ends.partition_point(|end| *end < budget)
@@ -323,6 +340,12 @@ mod tests {
         assert_eq!(lines.within(20), 3);
         lines.truncate(2);
         assert_eq!((lines.len(), lines.json()), (2, &b"{\"a\":1},[2]"[..]));
+        let doubled = lines.map(|line, out| {
+            out.extend_from_slice(line);
+            out.extend_from_slice(line);
+        });
+        assert_eq!(doubled.json(), b"{\"a\":1}{\"a\":1},[2][2]");
+        assert_eq!(doubled.within(17), 1);
         lines.truncate(0);
         lines.push(b"null");
         assert_eq!(lines.json(), b"null");

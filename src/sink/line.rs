@@ -1,6 +1,8 @@
 //! The JSON-lines form: one line per message, its topic, key and headers
-//! next to its value, which is embedded as the very bytes Kafka gets.
+//! next to its value, which is embedded as the bytes Kafka gets but for
+//! the escapes that keep controls out of the line.
 
+use super::controls;
 use crate::producer::Message;
 
 /// Appends `message` to `out` as one line, newline included:
@@ -13,7 +15,14 @@ use crate::producer::Message;
 /// without a key; other keys (a UUID's 16 bytes) are written as
 /// `"key_hex"` instead, lower-case hex. Header values are UTF-8 text
 /// (relayer's are); any other byte becomes U+FFFD.
+///
+/// No control character is left raw in the line (see
+/// [`controls::escape_in_json`]): DEL, C1 controls, U+2028, U+2029 and the
+/// bidirectional controls inside strings become `\uXXXX` escapes, so the
+/// embedded value differs from Kafka's bytes by these escapes only, and
+/// stands for the same JSON.
 pub(crate) fn encode(message: &Message<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
     out.extend_from_slice(b"{\"topic\":");
     string(out, message.topic);
     match message.key.map(std::str::from_utf8) {
@@ -38,17 +47,10 @@ pub(crate) fn encode(message: &Message<'_>, out: &mut Vec<u8>) {
         string(out, &String::from_utf8_lossy(value));
     }
     out.extend_from_slice(b"},\"value\":");
-    let start = out.len();
     out.extend_from_slice(message.payload);
-    // A newline can only be whitespace between JSON tokens (in strings it
-    // is escaped), and only in hand-made raw JSON: a space means the same
-    // and keeps the line one line.
-    for byte in &mut out[start..] {
-        if matches!(*byte, b'\n' | b'\r') {
-            *byte = b' ';
-        }
-    }
-    out.extend_from_slice(b"}\n");
+    out.push(b'}');
+    controls::escape_in_json(out, start);
+    out.push(b'\n');
 }
 
 /// Appends `text` as a JSON string.
@@ -117,6 +119,28 @@ mod tests {
             binary,
             "{\"topic\":\"t\",\"key_hex\":\"00ff1a\",\"headers\":{},\"value\":1}\n"
         );
+    }
+
+    #[test]
+    fn line_separators_and_c1_are_escaped_in_the_same_json() {
+        let payload = "{\"a\":\"x\u{2028}y\u{85}z\u{202e}\"}";
+        let line = line(&Message {
+            topic: "t\u{2029}",
+            key: Some("k\u{9b}".as_bytes()),
+            headers: &[],
+            payload: payload.as_bytes(),
+        });
+        assert!(
+            line.ends_with(concat!(r#""value":{"a":"x\u2028y\u0085z\u202e"}}"#, "\n")),
+            "{line}"
+        );
+        assert!(
+            line.starts_with(r#"{"topic":"t\u2029","key":"k\u009b""#),
+            "{line}"
+        );
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["value"]["a"], "x\u{2028}y\u{85}z\u{202e}");
+        assert_eq!(parsed["key"], "k\u{9b}");
     }
 
     #[test]

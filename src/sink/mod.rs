@@ -36,10 +36,16 @@
 //!   lower-case hex;
 //! - `headers`: the Kafka headers, name to value (the request id,
 //!   `traceparent`, `tracestate`);
-//! - `value`: the message's JSON, the very bytes Kafka gets.
+//! - `value`: the message's JSON, the bytes Kafka gets, but that the
+//!   controls JSON allows raw in strings (DEL, C1 controls, U+2028,
+//!   U+2029, the bidirectional controls) are written as `\uXXXX` escapes,
+//!   and newlines and tabs between tokens as spaces: the same JSON value,
+//!   on one line that no terminal or line splitter (Python's
+//!   `splitlines`) reads otherwise.
 //!
 //! [`Builder::sink`]: crate::Builder::sink
 
+mod controls;
 mod env;
 mod fan_out;
 mod line;
@@ -54,7 +60,7 @@ use std::sync::Arc;
 pub use env::SINK_ENV;
 pub(crate) use env::parse;
 pub use fan_out::FanOut;
-pub use writer::{Format, Output, WriterSink};
+pub use writer::{DEFAULT_FILE_MODE, Format, Output, WriterSink};
 
 use crate::producer::{self, DeliveryCounters, Producer};
 use crate::{Error, Result};
@@ -79,7 +85,7 @@ enum Kind {
     Kafka,
     Stdout(Format),
     Stderr(Format),
-    File(PathBuf, Format),
+    File(PathBuf, Format, u32),
     Producer(String, Arc<dyn Producer>),
 }
 
@@ -105,13 +111,30 @@ impl Sink {
         }
     }
 
-    /// The file at `path`, appended to, created if missing
-    /// ([`Format::Auto`]: JSON lines unless the file is a terminal). Named
+    /// The file at `path`, appended to, created if missing with mode
+    /// [`DEFAULT_FILE_MODE`] (`0600`: records hold headers, queries and
+    /// bodies), never through a symbolic link ([`Output::file`];
+    /// [`Format::Auto`]: JSON lines unless the file is a terminal). Named
     /// `file:PATH`.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self {
-            kind: Kind::File(path.into(), Format::Auto),
+            kind: Kind::File(path.into(), Format::Auto, DEFAULT_FILE_MODE),
         }
+    }
+
+    /// The mode a [file](Self::file) is created with, instead of `0600`
+    /// (for a log agent of another user in the file's group: `0o640`);
+    /// the other sinks have none.
+    ///
+    /// ```
+    /// let sink = relayer::sink::Sink::file("/var/log/app/relayer.jsonl").mode(0o640);
+    /// ```
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        if let Kind::File(_, _, kept) = &mut self.kind {
+            *kept = mode;
+        }
+        self
     }
 
     /// Any producer, named `name` (in [`Stats::sinks`](crate::producer::Stats::sinks)).
@@ -143,7 +166,7 @@ impl Sink {
     #[must_use]
     pub fn format(mut self, format: Format) -> Self {
         match &mut self.kind {
-            Kind::Stdout(kept) | Kind::Stderr(kept) | Kind::File(_, kept) => *kept = format,
+            Kind::Stdout(kept) | Kind::Stderr(kept) | Kind::File(_, kept, _) => *kept = format,
             Kind::Kafka | Kind::Producer(..) => {}
         }
         self
@@ -156,7 +179,7 @@ impl Sink {
             Kind::Kafka => "kafka".into(),
             Kind::Stdout(_) => "stdout".into(),
             Kind::Stderr(_) => "stderr".into(),
-            Kind::File(path, _) => format!("file:{}", path.display()).into(),
+            Kind::File(path, ..) => format!("file:{}", path.display()).into(),
             Kind::Producer(name, _) => name.as_str().into(),
         }
     }
@@ -198,7 +221,7 @@ impl Sink {
             Kind::Kafka => kafka()?,
             Kind::Stdout(format) => writer(Output::stdout(), *format),
             Kind::Stderr(format) => writer(Output::stderr(), *format),
-            Kind::File(path, format) => writer(Output::file(path), *format),
+            Kind::File(path, format, mode) => writer(Output::file(path).mode(*mode), *format),
             Kind::Producer(_, producer) => producer.clone(),
         })
     }

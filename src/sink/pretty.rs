@@ -1,11 +1,17 @@
 //! The form for people: one readable block per record (what happened, how
 //! long it took, then its lines indented with their levels), one line per
 //! event; colors only when asked for (a terminal without `NO_COLOR`).
+//!
+//! Whatever a message holds, every control character in it is printed
+//! escaped (see [`controls::escaped`]), so one record is one block and no
+//! byte of a request acts on the terminal; and every field is looked up,
+//! never assumed, so a message that only looks like a record prints too.
 
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
+use super::controls::escaped;
 use crate::producer::Message;
 
 /// ANSI styles; empty strings when colors are off.
@@ -15,11 +21,13 @@ struct Style {
 }
 
 impl Style {
+    /// `text`, its controls escaped, in the style `code`.
     fn paint(self, code: &str, text: &str) -> String {
+        let text = escaped(text);
         if self.on {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 }
@@ -38,7 +46,7 @@ pub(crate) fn render(message: &Message<'_>, colors: bool, out: &mut Vec<u8>) {
     let style = Style { on: colors };
     let mut text = String::new();
     match serde_json::from_slice::<Value>(message.payload) {
-        Ok(Value::Object(record)) if record.contains_key("lines") => {
+        Ok(Value::Object(record)) if is_record(&record) => {
             record_block(&record, style, &mut text);
         }
         Ok(value) => event_line(message, &value, style, &mut text),
@@ -53,6 +61,14 @@ pub(crate) fn render(message: &Message<'_>, colors: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// Whether `message` has what every record of relayer has: its `date`
+/// and `outcome`, and its `lines`.
+fn is_record(message: &Map<String, Value>) -> bool {
+    message.get("date").is_some_and(Value::is_string)
+        && message.get("outcome").is_some_and(Value::is_string)
+        && message.get("lines").is_some_and(Value::is_array)
+}
+
 /// `10:00:00.123  POST /things  201 ok  3.2 ms  request-id`, then the lines.
 fn record_block(record: &Map<String, Value>, style: Style, text: &mut String) {
     let field = |name: &str| record.get(name).and_then(Value::as_str).unwrap_or_default();
@@ -62,7 +78,8 @@ fn record_block(record: &Map<String, Value>, style: Style, text: &mut String) {
         let _ = write!(text, "{}", style.paint(BOLD, service));
     } else if let Some(topic) = record.get("topic").and_then(Value::as_str) {
         // A message record: the consumed message.
-        let where_ = format!("{topic}[{}]@{}", record["partition"], record["offset"]);
+        let number = |name: &str| record.get(name).unwrap_or(&Value::Null).to_string();
+        let where_ = format!("{topic}[{}]@{}", number("partition"), number("offset"));
         let _ = write!(text, "{}", style.paint(BOLD, &where_));
     } else {
         let mut target = format!("{} {}", field("method"), field("path"));
@@ -98,7 +115,29 @@ fn record_block(record: &Map<String, Value>, style: Style, text: &mut String) {
         let _ = write!(text, "  {}", style.paint(RED, error));
     }
     text.push('\n');
-    for line in record["lines"].as_array().into_iter().flatten() {
+    if let Some(fields) = record
+        .get("fields")
+        .and_then(Value::as_object)
+        .filter(|fields| !fields.is_empty())
+    {
+        let mut pairs = String::new();
+        for (name, value) in fields {
+            let separator = if pairs.is_empty() { "" } else { " " };
+            let _ = write!(pairs, "{separator}{name}={}", payload(value));
+        }
+        let _ = writeln!(
+            text,
+            "    {} {}",
+            style.paint(BLUE, "fields  "),
+            escaped(&pairs)
+        );
+    }
+    for line in record
+        .get("lines")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         text.push_str("    ");
         record_line(line, style, text);
         text.push('\n');
@@ -120,7 +159,7 @@ fn record_line(line: &Value, style: Style, text: &mut String) {
             text,
             "{} {}",
             style.paint(color, &padded),
-            payload(&line["payload"])
+            escaped(&payload(field(line, "payload")))
         );
     } else if let Some(event_type) = line.get("event_type").and_then(Value::as_str) {
         let subtype = line
@@ -129,13 +168,26 @@ fn record_line(line: &Value, style: Style, text: &mut String) {
             .unwrap_or_default();
         let _ = write!(
             text,
-            "{} {event_type}/{subtype} {}",
+            "{} {}",
             style.paint(CYAN, "event   "),
-            payload(&line["payload"])
+            escaped(&format!(
+                "{event_type}/{subtype} {}",
+                payload(field(line, "payload"))
+            ))
         );
     } else {
-        let _ = write!(text, "{} {line}", style.paint(CYAN, "raw     "));
+        let _ = write!(
+            text,
+            "{} {}",
+            style.paint(CYAN, "raw     "),
+            escaped(&line.to_string())
+        );
     }
+}
+
+/// The field `name` of `value`, `null` when it has none.
+fn field<'v>(value: &'v Value, name: &str) -> &'v Value {
+    value.get(name).unwrap_or(&Value::Null)
 }
 
 /// `event  topic  key=K  type/subtype  payload  request-id`, for a message
@@ -164,17 +216,17 @@ fn event_line(message: &Message<'_>, value: &Value, style: Style, text: &mut Str
                 .get("event_subtype")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let _ = write!(
-                text,
-                " {event_type}/{subtype} {}",
-                payload(&value["payload"])
+            let event = format!(
+                "{event_type}/{subtype} {}",
+                payload(field(value, "payload"))
             );
+            let _ = write!(text, " {}", escaped(&event));
             if let Some(request_id) = value.get("request_id").and_then(Value::as_str) {
                 let _ = write!(text, "  {}", style.paint(DIM, request_id));
             }
         }
         None => {
-            let _ = write!(text, " {}", payload(value));
+            let _ = write!(text, " {}", escaped(&payload(value)));
         }
     }
     text.push('\n');
@@ -187,7 +239,8 @@ fn payload(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Object(fields) if fields.get("message").is_some_and(Value::is_string) => {
-            let mut text = fields["message"].as_str().unwrap_or_default().to_owned();
+            let message = fields.get("message").and_then(Value::as_str);
+            let mut text = message.unwrap_or_default().to_owned();
             for (name, value) in fields.iter().filter(|(name, _)| *name != "message") {
                 let _ = write!(text, " {name}={value}");
             }
@@ -238,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn a_record_shows_its_fields_before_its_lines() {
+        let record = r#"{"date":"2026-11-23T10:00:00.123456Z","method":"GET","path":"/",
+            "query_string":null,"status":200,"outcome":"ok","request_time":0.5,"request_id":"r-1",
+            "fields":{"user_id":42,"plan":"pro","flags":{"beta":true}},
+            "lines":[{"log_level":"info","payload":"hi","timestamp":"x"}]}"#;
+        assert_eq!(
+            rendered(record, false),
+            "10:00:00.123  GET /  200 ok  0.5 ms  r-1\n\
+             \x20   fields   flags={\"beta\":true} plan=pro user_id=42\n\
+             \x20   info     hi\n"
+        );
+        let empty = record.replace(r#""user_id":42,"plan":"pro","flags":{"beta":true}"#, "");
+        assert!(!rendered(&empty, false).contains("fields"));
+    }
+
+    #[test]
     fn an_rpc_record_shows_its_service_and_error() {
         let record = r#"{"date":"2026-11-23T10:00:00.1Z","service":"Greeter::say_hello","outcome":"error",
             "service_time":1.0,"request_id":"r-2","error":"not found","lines":[]}"#;
@@ -254,6 +323,48 @@ mod tests {
             payload(&line),
             r#"thing stored name="chair" price_cents=4900"#
         );
+    }
+
+    #[test]
+    fn controls_are_escaped_everywhere() {
+        let hostile = "\u{1b}[2J\n10:00:00.000  GET /admin  200 ok\u{85}\u{202e}";
+        let record = json!({"date": hostile, "method": hostile, "path": hostile, "query_string": hostile,
+            "status": 200, "outcome": hostile, "request_time": 1.0, "request_id": hostile, "error": hostile,
+            "lines": [{"log_level": hostile, "payload": {"message": hostile, hostile: hostile}},
+                      {"event_type": hostile, "event_subtype": hostile, "payload": hostile}, hostile]});
+        for colors in [false, true] {
+            let text = rendered(&record.to_string(), colors);
+            assert_eq!(text.lines().count(), 4, "{text}");
+            let controls: Vec<char> = text
+                .chars()
+                .filter(|&c| c != '\n' && crate::sink::controls::is_control(c))
+                .collect();
+            let colored = if colors {
+                controls.iter().all(|&c| c == '\u{1b}')
+            } else {
+                controls.is_empty()
+            };
+            assert!(colored, "only its own color codes: {text:?}");
+            assert!(!text.contains("\u{1b}[2J"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_shaped_like_a_record_prints_as_an_event() {
+        for raw in [
+            r#"{"topic":"x","lines":[]}"#,
+            r#"{"date":"d","outcome":"ok","lines":[null,7,{"log_level":1},{"event_type":{}}],"topic":"t"}"#,
+            r#"{"lines":{"a":1}}"#,
+            "[1,2]",
+            "not json",
+        ] {
+            let text = rendered(raw, false);
+            assert_eq!(
+                text.matches('\n').count(),
+                if raw.contains("\"date\"") { 5 } else { 1 },
+                "{raw}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -32,6 +33,9 @@ const LINGER: Duration = Duration::from_millis(5);
 /// A sink dropped without [`Producer::shutdown`] still writes its queue,
 /// for at most this long.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The mode of the files a sink creates: its owner's only, as records
+/// hold headers, queries and bodies.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
 
 /// How a [`WriterSink`] writes messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,9 +70,10 @@ pub struct Output {
 enum Kind {
     Stdout,
     Stderr,
-    /// Opened for appending, created if missing, and opened again after a
-    /// failed write (the file may have been removed, the disk remounted).
-    File(PathBuf),
+    /// Opened for appending, created if missing (with this mode), never
+    /// through a symbolic link, and opened again after a failed write (the
+    /// file may have been removed, the disk remounted).
+    File(PathBuf, u32),
     Writer(Box<dyn Write + Send>),
 }
 
@@ -89,14 +94,32 @@ impl Output {
         }
     }
 
-    /// The file at `path`, appended to (created if missing), named
-    /// `file:PATH`.
+    /// The file at `path`, appended to (created if missing, with mode
+    /// [`DEFAULT_FILE_MODE`], `0600`, on Unix), named `file:PATH`. It is
+    /// never opened through a symbolic link (`O_NOFOLLOW`), neither at
+    /// first nor when opened again after a failed write: a link at the
+    /// path fails the writes, counted.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         Self {
             name: format!("file:{}", path.display()),
-            kind: Kind::File(path),
+            kind: Kind::File(path, DEFAULT_FILE_MODE),
         }
+    }
+
+    /// The mode a [file](Self::file) is created with, instead of `0600`
+    /// (the process's umask applies; an existing file keeps its own).
+    /// Other outputs have none.
+    ///
+    /// ```
+    /// let output = relayer::sink::Output::file("/var/log/app/relayer.jsonl").mode(0o640);
+    /// ```
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        if let Kind::File(_, kept) = &mut self.kind {
+            *kept = mode;
+        }
+        self
     }
 
     /// Any writer (a socket, a pipe, a buffer in a test), named `name`.
@@ -427,21 +450,13 @@ impl Shared {
                 queue.bytes -= batch.iter().map(size).sum::<usize>();
                 batch
             };
-            // Where each message's line ends in the buffer: a write that
-            // fails half-way delivered the lines before it, whole.
-            let mut ends = Vec::with_capacity(batch.len());
-            for message in &batch {
-                message.with_message(|message| match form {
-                    Form::Json => line::encode(message, &mut buffer),
-                    Form::Pretty { colors } => pretty::render(message, colors, &mut buffer),
-                });
-                ends.push(buffer.len());
-            }
-            let (written, result) = destination.write(&buffer);
-            let delivered = ends.iter().take_while(|end| **end <= written).count();
-            (0..delivered).for_each(|_| self.counters.delivered());
-            if let Err(error) = result {
-                self.failed(&batch[delivered..], &error);
+            // A writer that panics (a `Write` given in code) fails the
+            // batch, counted, and the thread goes on with the next one.
+            let written = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.write_batch(&batch, &mut destination, form, &mut buffer);
+            }));
+            if written.is_err() {
+                self.failed(&batch, &"the output panicked while writing");
             }
             buffer.clear();
             // Under the lock: a flush checking the counters cannot miss it.
@@ -450,8 +465,56 @@ impl Shared {
         }
     }
 
+    /// Formats `batch` into `buffer`, writes it in one go, and counts each
+    /// message delivered or failed; a message that cannot be formatted
+    /// fails alone.
+    fn write_batch(
+        &self,
+        batch: &[OwnedMessage],
+        destination: &mut Destination,
+        form: Form,
+        buffer: &mut Vec<u8>,
+    ) {
+        // Where each message's line ends in the buffer: a write that
+        // fails half-way delivered the lines before it, whole.
+        let mut ends = Vec::with_capacity(batch.len());
+        let mut unformatted = Vec::new();
+        for message in batch {
+            let start = buffer.len();
+            let formatted = panic::catch_unwind(AssertUnwindSafe(|| {
+                message.with_message(|message| match form {
+                    Form::Json => line::encode(message, buffer),
+                    Form::Pretty { colors } => pretty::render(message, colors, buffer),
+                });
+            }));
+            match formatted {
+                Ok(()) => ends.push((message, buffer.len())),
+                Err(_) => {
+                    buffer.truncate(start);
+                    unformatted.push(message);
+                }
+            }
+        }
+        if !unformatted.is_empty() {
+            self.failed(unformatted, &"the message could not be formatted");
+        }
+        let (written, result) = destination.write(buffer);
+        let delivered = ends.iter().take_while(|(_, end)| *end <= written).count();
+        (0..delivered).for_each(|_| self.counters.delivered());
+        if let Err(error) = result {
+            self.failed(
+                ends[delivered..].iter().map(|(message, _)| *message),
+                &error,
+            );
+        }
+    }
+
     /// Counts `messages` as failed with `error`: one count per topic.
-    fn failed(&self, messages: &[OwnedMessage], error: &dyn fmt::Display) {
+    fn failed<'m>(
+        &self,
+        messages: impl IntoIterator<Item = &'m OwnedMessage>,
+        error: &dyn fmt::Display,
+    ) {
         let mut per_topic: BTreeMap<&str, u64> = BTreeMap::new();
         for message in messages {
             *per_topic.entry(&message.topic).or_default() += 1;
@@ -463,9 +526,19 @@ impl Shared {
     }
 }
 
-/// Opens the file at `path` for appending, creating it if missing.
-fn append(path: &std::path::Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens the file at `path` for appending, creating it with `mode` if
+/// missing; not when `path` is a symbolic link.
+fn append(path: &std::path::Path, mode: u32) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode).custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path)
 }
 
 /// The open output; a file is opened again after a failed write.
@@ -483,8 +556,8 @@ impl Destination {
             Kind::Stdout => (None, io::stdout().is_terminal()),
             Kind::Stderr => (None, io::stderr().is_terminal()),
             // A failure to open is the first write's failure, counted then.
-            Kind::File(path) => {
-                let file = append(path).ok();
+            Kind::File(path, mode) => {
+                let file = append(path, *mode).ok();
                 let terminal = file.as_ref().is_some_and(IsTerminal::is_terminal);
                 (file, terminal)
             }
@@ -531,9 +604,9 @@ impl Destination {
             // Unbuffered: nothing to flush.
             Kind::Stderr => return write_counted(&mut io::stderr(), bytes),
             Kind::Writer(writer) => writer,
-            Kind::File(path) => match &mut self.file {
+            Kind::File(path, mode) => match &mut self.file {
                 Some(file) => file,
-                slot @ None => match append(path) {
+                slot @ None => match append(path, *mode) {
                     Ok(file) => slot.insert(file),
                     Err(error) => return (0, Err(error)),
                 },

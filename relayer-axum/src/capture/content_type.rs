@@ -1,4 +1,4 @@
-//! Which bodies are captured as text: JSON and text, not encoded.
+//! Which bodies are captured as text: JSON, forms and text, not encoded.
 
 use http::HeaderMap;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -8,12 +8,15 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 pub(crate) enum TextKind {
     /// `application/json` or `application/*+json`: its secret keys are redacted.
     Json,
-    /// `text/*`.
+    /// `application/x-www-form-urlencoded`: its secret fields are masked
+    /// as in a query string.
+    Form,
+    /// `text/*`: redacted as JSON when it starts with `{` or `[`.
     Text,
 }
 
-/// The kind of the body these headers describe, when it is captured: JSON
-/// or text, without a `Content-Encoding` (other than `identity`) that would
+/// The kind of the body these headers describe, when it is captured: JSON,
+/// a form or text, without a `Content-Encoding` (other than `identity`) that would
 /// make its bytes compressed.
 pub(crate) fn text_kind(headers: &HeaderMap) -> Option<TextKind> {
     let encoded = headers.get_all(CONTENT_ENCODING).iter().any(|encoding| {
@@ -29,6 +32,7 @@ pub(crate) fn text_kind(headers: &HeaderMap) -> Option<TextKind> {
     let (kind, subtype) = essence.split_once('/')?;
     match kind {
         "application" if subtype == "json" || subtype.ends_with("+json") => Some(TextKind::Json),
+        "application" if subtype == "x-www-form-urlencoded" => Some(TextKind::Form),
         "text" if !subtype.is_empty() => Some(TextKind::Text),
         _ => None,
     }
@@ -70,10 +74,24 @@ mod tests {
     }
 
     #[test]
+    fn forms_are_captured() {
+        for form in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        ] {
+            assert_eq!(
+                kind(&[("content-type", form)]),
+                Some(TextKind::Form),
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
     fn other_types_are_not() {
         for other in [
             "application/octet-stream",
-            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
             "application/jsonl",
             "image/png",
             "text/",

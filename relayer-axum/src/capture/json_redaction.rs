@@ -3,72 +3,113 @@
 //! A captured body is often a cut prefix of a document, so it cannot be
 //! parsed: a tolerant byte scanner finds the keys (strings followed by `:`)
 //! and replaces the whole value of each secret one with [`REDACTED`],
-//! copying everything else as it is. Garbage goes through unchanged.
+//! copying everything else as it is. A string value that holds JSON itself
+//! (an object or an array, as `JSON.stringify` leaves in a field) is
+//! redacted inside the same way. Garbage goes through unchanged.
+
+use std::borrow::Cow;
+
+use relayer::SecretNames;
 
 use crate::config::REDACTED;
 
-/// `json` with the value of every key in `keys` (ignoring case, at any
-/// depth) replaced with `"[redacted]"`; a value cut short by the end of
-/// `json` too.
-pub(crate) fn redact_json(json: &str, keys: &[String]) -> String {
+/// `json` with the value of every secret key (at any depth, also inside
+/// string values that hold JSON) replaced with `"[redacted]"`; a value cut
+/// short by the end of `json` too. Borrowed when nothing is secret.
+pub(crate) fn redact_json<'j>(json: &'j str, names: &SecretNames) -> Cow<'j, str> {
     let bytes = json.as_bytes();
-    let mut redacted = Vec::with_capacity(bytes.len());
+    let mut redacted: Vec<u8> = Vec::new();
+    // `bytes[copied..]` is still to be copied into `redacted`.
+    let mut copied = 0;
     let mut at = 0;
     while at < bytes.len() {
         if bytes[at] != b'"' {
-            redacted.push(bytes[at]);
             at += 1;
             continue;
         }
-        let string_end = skip_string(bytes, at);
-        redacted.extend_from_slice(&bytes[at..string_end]);
+        let (string_end, closed) = skip_string(bytes, at);
+        let content = &bytes[at + 1..string_end - usize::from(closed)];
         let colon = skip_whitespace(bytes, string_end);
-        // A string followed by a colon is complete: its key is between its quotes.
-        let is_secret_key =
-            bytes.get(colon) == Some(&b':') && is_secret(&bytes[at + 1..string_end - 1], keys);
-        at = string_end;
-        if !is_secret_key {
+        // A string followed by a colon is complete: it is a key.
+        let is_key = bytes.get(colon) == Some(&b':');
+        if !is_key {
+            // A value: the JSON it may hold is redacted inside.
+            if let Some(inner) = redacted_inside(content, names) {
+                redacted.extend_from_slice(&bytes[copied..=at]);
+                redacted.extend_from_slice(inner.as_bytes());
+                copied = at + 1 + content.len();
+            }
+            at = string_end;
             continue;
         }
+        at = string_end;
         let value = skip_whitespace(bytes, colon + 1);
-        redacted.extend_from_slice(&bytes[string_end..value]);
-        at = value;
         // A document cut right after the colon shows no value to hide.
-        if value < bytes.len() {
+        if value < bytes.len() && names.is_secret(&unescape(content)) {
+            redacted.extend_from_slice(&bytes[copied..value]);
             redacted.push(b'"');
             redacted.extend_from_slice(REDACTED.as_bytes());
             redacted.push(b'"');
             at = skip_value(bytes, value);
+            copied = at;
         }
     }
+    if copied == 0 {
+        return Cow::Borrowed(json);
+    }
+    redacted.extend_from_slice(&bytes[copied..]);
     // Cuts fall on ASCII bytes only, so this is text; lossy just in case.
-    String::from_utf8(redacted)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(redacted)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
+    )
 }
 
-/// Whether the raw key (between its quotes, escapes as sent) is one of `keys`.
-fn is_secret(raw_key: &[u8], keys: &[String]) -> bool {
-    let key = unescape(raw_key);
-    keys.iter().any(|secret| {
-        secret
-            .chars()
-            .flat_map(char::to_lowercase)
-            .eq(key.chars().flat_map(char::to_lowercase))
-    })
+/// The content of a string value (escaped, as sent), redacted and escaped
+/// again, when it holds JSON (an object or an array, possibly cut) with a
+/// secret in it.
+fn redacted_inside(content: &[u8], names: &SecretNames) -> Option<String> {
+    if !holds_json(content) {
+        return None;
+    }
+    let text = unescape(content);
+    match redact_json(&text, names) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(inner) => {
+            let quoted = serde_json::to_string(&inner).ok()?;
+            Some(quoted[1..quoted.len() - 1].to_owned())
+        }
+    }
+}
+
+/// Whether escaped string content starts, after blanks (escaped ones
+/// too), with `{` or `[`.
+fn holds_json(content: &[u8]) -> bool {
+    let mut at = 0;
+    loop {
+        match content.get(at..at + 2) {
+            Some([b'\\', b'n' | b'r' | b't']) => at += 2,
+            _ => match content.get(at) {
+                Some(byte) if byte.is_ascii_whitespace() => at += 1,
+                Some(b'{' | b'[') => return true,
+                _ => return false,
+            },
+        }
+    }
 }
 
 /// The end of the string starting with the quote at `start`: past its
-/// closing quote, or the end of `bytes` when it is cut.
-fn skip_string(bytes: &[u8], start: usize) -> usize {
+/// closing quote (and closed), or the end of `bytes` when it is cut.
+fn skip_string(bytes: &[u8], start: usize) -> (usize, bool) {
     let mut at = start + 1;
     while at < bytes.len() {
         match bytes[at] {
             b'\\' => at += 2,
-            b'"' => return at + 1,
+            b'"' => return (at + 1, true),
             _ => at += 1,
         }
     }
-    bytes.len()
+    (bytes.len(), false)
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -82,14 +123,14 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 /// (nested ones inside), or anything else up to the next delimiter.
 fn skip_value(bytes: &[u8], start: usize) -> usize {
     match bytes[start] {
-        b'"' => skip_string(bytes, start),
+        b'"' => skip_string(bytes, start).0,
         b'{' | b'[' => {
             let mut depth = 0_usize;
             let mut at = start;
             while at < bytes.len() {
                 match bytes[at] {
                     b'"' => {
-                        at = skip_string(bytes, at);
+                        at = skip_string(bytes, at).0;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
@@ -118,11 +159,11 @@ fn skip_value(bytes: &[u8], start: usize) -> usize {
     }
 }
 
-/// A key as its sender meant it: JSON escapes decoded, anything invalid
-/// read as U+FFFD.
-fn unescape(raw: &[u8]) -> String {
+/// A string as its sender meant it: JSON escapes decoded, anything
+/// invalid read as U+FFFD. Borrowed when there is no escape.
+fn unescape(raw: &[u8]) -> Cow<'_, str> {
     if !raw.contains(&b'\\') {
-        return String::from_utf8_lossy(raw).into_owned();
+        return String::from_utf8_lossy(raw);
     }
     let mut key = Vec::with_capacity(raw.len());
     let mut at = 0;
@@ -157,7 +198,7 @@ fn unescape(raw: &[u8]) -> String {
         };
         key.extend_from_slice(escaped.encode_utf8(&mut [0; 4]).as_bytes());
     }
-    String::from_utf8_lossy(&key).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&key).into_owned())
 }
 
 /// The character of the `\uXXXX` escape at the start of `escape` (two of
@@ -191,15 +232,8 @@ fn hex4(digits: Option<&[u8]>) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn default_keys() -> Vec<String> {
-        crate::config::DEFAULT_REDACTED_BODY_KEYS
-            .iter()
-            .map(|key| (*key).to_owned())
-            .collect()
-    }
-
     fn redact(json: &str) -> String {
-        redact_json(json, &default_keys())
+        redact_json(json, &SecretNames::default()).into_owned()
     }
 
     #[test]
@@ -248,11 +282,11 @@ mod tests {
     fn escaped_key_names_are_decoded_before_comparing() {
         assert_eq!(
             redact(r#"{"pass\u0077ord":"a","to\u006Ben":"b","se\"cret":"c","t\u00f6ken":"d"}"#),
-            r#"{"pass\u0077ord":"[redacted]","to\u006Ben":"[redacted]","se\"cret":"c","t\u00f6ken":"d"}"#
+            r#"{"pass\u0077ord":"[redacted]","to\u006Ben":"[redacted]","se\"cret":"[redacted]","t\u00f6ken":"d"}"#
         );
-        let keys = ["😀".to_owned(), "tökEN".to_owned()];
+        let names = SecretNames::default().redact("😀").redact("tökEN");
         assert_eq!(
-            redact_json(r#"{"\ud83d\ude00":1,"TÖKEN":2}"#, &keys),
+            redact_json(r#"{"\ud83d\ude00":1,"TÖKEN":2}"#, &names),
             r#"{"\ud83d\ude00":"[redacted]","TÖKEN":"[redacted]"}"#
         );
     }

@@ -1,12 +1,15 @@
-//! Body capture: the first bytes of a JSON or text body, copied as its
-//! frames pass, for the record's `request_body` and `response_body`.
+//! Body capture: the first bytes of a JSON, form or text body, copied as
+//! its frames pass, for the record's `request_body` and `response_body`.
 
 mod content_type;
 mod json_redaction;
 
 use std::io::IoSlice;
 
+use std::borrow::Cow;
+
 use bytes::Buf;
+use relayer::SecretNames;
 
 pub(crate) use content_type::{TextKind, text_kind};
 use json_redaction::redact_json;
@@ -21,6 +24,7 @@ const MAX_CHUNKS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Capture {
     kind: TextKind,
+    /// Bounds the bytes copied, and the text as written in the record.
     max_bytes: usize,
     bytes: Vec<u8>,
     /// The body had bytes past those kept.
@@ -60,10 +64,12 @@ impl Capture {
         self.cut = data.remaining() > copied;
     }
 
-    /// The bytes kept as text, JSON secrets redacted with `redacted_keys`,
-    /// ending with [`CUT`] when the body went on; `None` when no byte
-    /// passed.
-    pub(crate) fn text(&self, redacted_keys: &[String]) -> Option<String> {
+    /// The bytes kept as text, secrets redacted by `names` (in JSON, and
+    /// in text that starts like JSON, by key; in a form, by field),
+    /// ending with [`CUT`] when the body went on or the text, as written
+    /// in the record's JSON (escapes included), would pass the bound;
+    /// `None` when no byte passed.
+    pub(crate) fn text(&self, names: &SecretNames) -> Option<String> {
         if self.bytes.is_empty() && !self.cut {
             return None;
         }
@@ -73,15 +79,43 @@ impl Capture {
             &self.bytes
         };
         let text = String::from_utf8_lossy(kept);
-        let mut text = match self.kind {
-            TextKind::Json => redact_json(&text, redacted_keys),
-            TextKind::Text => text.into_owned(),
+        let redacted = match self.kind {
+            TextKind::Json => redact_json(&text, names),
+            TextKind::Form => names.query(&text),
+            TextKind::Text if starts_like_json(&text) => redact_json(&text, names),
+            TextKind::Text => Cow::Borrowed(&*text),
         };
-        if self.cut {
+        let end = written_prefix(&redacted, self.max_bytes);
+        let mut text = redacted[..end].to_owned();
+        if self.cut || end < redacted.len() {
             text.push_str(CUT);
         }
         Some(text)
     }
+}
+
+/// Whether `text` starts, after blanks, with `{` or `[` (JSON sent as
+/// `text/plain`, as `fetch` does with a string body).
+fn starts_like_json(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['))
+}
+
+/// The length of the longest prefix of `text` that JSON writes in at most
+/// `max_bytes` (quotes aside): `"` and `\` take two bytes, control
+/// characters two or six.
+fn written_prefix(text: &str, max_bytes: usize) -> usize {
+    let mut written = 0;
+    for (at, c) in text.char_indices() {
+        written += match c {
+            '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+            '\0'..='\u{1f}' => 6,
+            c => c.len_utf8(),
+        };
+        if written > max_bytes {
+            return at;
+        }
+    }
+    text.len()
 }
 
 /// `bytes` without the first bytes of a UTF-8 character that a cut split
@@ -113,16 +147,12 @@ fn without_split_character(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn keys() -> Vec<String> {
-        vec!["password".to_owned()]
-    }
-
     fn captured(kind: TextKind, max_bytes: usize, frames: &[&'static [u8]]) -> Option<String> {
         let mut capture = Capture::new(kind, max_bytes);
         for frame in frames {
             capture.copy(&bytes::Bytes::from_static(frame));
         }
-        capture.text(&keys())
+        capture.text(&SecretNames::default())
     }
 
     #[test]
@@ -160,16 +190,33 @@ mod tests {
         assert_eq!(
             captured(
                 TextKind::Json,
-                21,
-                &[br#"{"a":1,"password":"#, br#""hunter2"}"#]
+                40,
+                &[
+                    br#"{"a":1,"password":"#,
+                    br#""hunter2-and-then-some-more"}"#
+                ]
             )
             .as_deref(),
             Some(r#"{"a":1,"password":"[redacted]"…[cut]"#)
         );
         assert_eq!(
-            captured(TextKind::Text, 100, &[br#"{"password":"x"}"#]).as_deref(),
-            Some(r#"{"password":"x"}"#),
-            "text is not JSON"
+            captured(TextKind::Text, 100, &[b" \n[{\"password\":\"x\"}]"]).as_deref(),
+            Some(" \n[{\"password\":\"[redacted]\"}]"),
+            "text that starts like JSON is redacted as JSON"
+        );
+        assert_eq!(
+            captured(TextKind::Text, 100, &[b"password: x"]).as_deref(),
+            Some("password: x"),
+            "other text is kept"
+        );
+        assert_eq!(
+            captured(
+                TextKind::Form,
+                100,
+                &[b"user=ann&password=x&pass", b"word=y"]
+            )
+            .as_deref(),
+            Some("user=ann&password=[redacted]&password=[redacted]")
         );
     }
 
@@ -199,6 +246,28 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_holds_for_the_text_as_written() {
+        // Each control character is six bytes once escaped.
+        assert_eq!(
+            captured(TextKind::Text, 14, &[b"ab\x01\x01\x01"]).as_deref(),
+            Some("ab\u{1}\u{1}…[cut]")
+        );
+        assert_eq!(
+            captured(TextKind::Text, 20, &[b"ab\x01\x01\x01"]).as_deref(),
+            Some("ab\u{1}\u{1}\u{1}")
+        );
+        assert_eq!(
+            captured(TextKind::Text, 5, &[b"\"a\"b"]).as_deref(),
+            Some("\"a\"…[cut]")
+        );
+        // A short secret grows into `"[redacted]"`: the bound still holds.
+        assert_eq!(
+            captured(TextKind::Json, 20, &[br#"{"token":1,"a":2}"#]).as_deref(),
+            Some(r#"{"token":"[redact…[cut]"#)
+        );
+    }
+
+    #[test]
     fn every_chunk_of_a_non_contiguous_buf_is_copied() {
         let mut capture = Capture::new(TextKind::Text, 8);
         let data = bytes::Bytes::from_static(b"abc").chain(bytes::Bytes::from_static(b"def"));
@@ -206,7 +275,10 @@ mod tests {
         assert_eq!(data.remaining(), 6, "left unread");
         let data = bytes::Bytes::from_static(b"gh").chain(bytes::Bytes::from_static(b"ij"));
         capture.copy(&data);
-        assert_eq!(capture.text(&[]).as_deref(), Some("abcdefgh…[cut]"));
+        assert_eq!(
+            capture.text(&SecretNames::default()).as_deref(),
+            Some("abcdefgh…[cut]")
+        );
         assert!(capture.bytes.capacity() <= 8, "bounded");
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use http::HeaderName;
 use relayer::Relayer;
 
+use crate::client_addr::TrustedProxies;
+
 pub(crate) use body_capture::BodyCapture;
-#[cfg(test)]
-pub(crate) use body_capture::DEFAULT_REDACTED_BODY_KEYS;
 pub(crate) use bounds::Bounds;
 pub use bounds::{CUT, DEFAULT_MAX_REQUEST_ID_BYTES, DEFAULT_MAX_VALUE_BYTES};
 pub use redaction::REDACTED;
@@ -28,14 +28,16 @@ pub(crate) struct Config {
     skip_prefixes: Vec<String>,
     /// Request headers written under `headers` in the record.
     pub(crate) recorded_headers: RecordedHeaders,
-    /// Header values and query parameters masked in the record.
+    /// Header values, query parameters and body keys masked in the record.
     pub(crate) redaction: Redaction,
     /// How much client input is copied into responses and records.
     pub(crate) bounds: Bounds,
     /// Where the request id is read from and written to.
     pub(crate) request_id_header: RequestIdHeader,
-    /// Which bodies are copied into the record, and what is redacted there.
+    /// Which bodies are copied into the record.
     pub(crate) body_capture: BodyCapture,
+    /// The proxies whose headers say who the client is.
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 /// The request id header's name, `x-request-id` unless configured, also as
