@@ -92,6 +92,7 @@ fn after_a_kill_under_load_delivery_resumes_and_every_later_record_arrives() {
     let restarted = AtomicBool::new(false);
     let sent = AtomicU64::new(0);
     let after_restart = std::thread::scope(|threads| {
+        let _stop = wait::SetOnDrop(&stop);
         let load = threads.spawn(|| {
             let mut after = BTreeSet::new();
             let mut n = 0;

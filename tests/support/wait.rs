@@ -16,3 +16,14 @@ pub(crate) fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
     }
     started.elapsed()
 }
+
+/// Sets its flag when dropped: a thread of a scope told to stop also when
+/// the test fails (the scope joins its threads before the panic goes on).
+#[allow(dead_code, reason = "not every test runs a load thread")]
+pub(crate) struct SetOnDrop<'a>(pub(crate) &'a std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

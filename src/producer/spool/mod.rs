@@ -451,11 +451,12 @@ impl Spool {
         }
         drop(update);
         let emptied = self.in_spool.fetch_sub(1, Ordering::AcqRel) == 1;
-        // The replay thread waits for room, a segment to delete, the ledger
-        // to write, or the end.
+        // The replay thread waits for room (half the records in flight
+        // back: it sends many, not one per report), a segment to delete,
+        // the ledger to write, or the end.
         if done
             || emptied
-            || in_flight + 1 == self.tuning.replay_in_flight
+            || in_flight == self.tuning.replay_in_flight / 2
             || state.acks == self.tuning.ledger_acks
         {
             self.news(&mut state);
