@@ -68,7 +68,8 @@ fn every_snapshot_under_concurrent_load_satisfies_the_identity() {
         reader.join().unwrap()
     });
     println!("{reads} consistent reads");
-    assert!(reads > 1_000, "{reads}");
+    // The figure of docs/operations.md.
+    assert!(reads > 100_000, "{reads}");
     assert_eq!(seen, (true, true, true), "the load mixed every outcome");
     relayer.flush(Duration::from_secs(60)).unwrap();
     let stats = relayer.stats();
