@@ -388,10 +388,13 @@ impl Callbacks {
             // Purged from the queue before it was ever sent (a dead client,
             // shutdown): safe to send again, without a risk of duplicates.
             // Or in flight from a stalled client, which the broker refuses.
+            // Or refused for the producer's state (at least once: the broker
+            // may have written an earlier try), for the next client.
             Err((KafkaError::MessageProduction(code), message))
                 if *code == RDKafkaErrorCode::PurgeQueue
                     || *code == RDKafkaErrorCode::PurgeInflight
-                        && self.stalled.load(Ordering::Acquire) =>
+                        && self.stalled.load(Ordering::Acquire)
+                    || lost_producer(*code) =>
             {
                 let headers: Vec<(&str, &[u8])> = message.headers().map_or_else(Vec::new, |all| {
                     all.iter()
@@ -406,6 +409,11 @@ impl Callbacks {
                 };
                 lock(&self.hooks.purged).push((order, OwnedMessage::new(&purged)));
                 update.enqueued(1);
+                if lost_producer(*code) {
+                    // The supervisor replaces a dead client, or else hands
+                    // the message to the live one.
+                    self.report_dead(format!("a message was refused: {code}"), true);
+                }
             }
             Err((error, message)) => update.failed(message.topic(), 1, error),
         }
@@ -415,6 +423,19 @@ impl Callbacks {
 /// The top bit of a delivery opaque: a spool ticket, not an order. Orders
 /// wrap past it (2^63 messages; 2^31 where `usize` is 32 bits).
 const SPOOL_TICKET: usize = 1 << (usize::BITS - 1);
+
+/// A message refused for the producer's state, not for itself: the broker
+/// lost the producer (it restarted without its state), or librdkafka can
+/// no longer tell what it wrote of the producer's messages and raises a
+/// fatal error. A new producer can send it; the broker may have written an
+/// earlier try of it.
+fn lost_producer(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as E;
+    matches!(
+        code,
+        E::UnknownProducerId | E::OutOfOrderSequenceNumber | E::InvalidProducerEpoch | E::Fatal
+    )
+}
 
 /// A replayed message that failed this way is still in the spool and is
 /// sent again: the error is about the producer, its connection or the

@@ -55,7 +55,11 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
             },
         };
         let Some(old) = shared.take_client(dead.generation, dead.if_fatal) else {
-            continue; // not fatal, or a late report about a replaced client
+            // Not fatal, or a late report about a replaced client: what a
+            // client handed back to be sent again goes to the live one.
+            shared.hooks.place_purged();
+            shared.resend_held();
+            continue;
         };
         if outage {
             tracing::warn!(
@@ -75,9 +79,10 @@ pub(super) fn run(shared: &Shared, signals: &Receiver<Signal>) {
         // wait: purged messages are older than the ones sent from now on,
         // and must be sent before them (spooled before them, or held
         // first). A dead client's requests in flight get their answer
-        // first (delivered, or failed: the broker may have written them),
-        // those of a stalled or silent client are purged and sent again:
-        // the broker refuses all its requests, or answers none.
+        // first (delivered, or refused for the producer's state and sent
+        // again: at least once), those of a stalled or silent client are
+        // purged and sent again: the broker refuses all its requests, or
+        // answers none.
         let fatal = old.producer.client().fatal_error().is_some();
         if !fatal {
             old.stalled();
