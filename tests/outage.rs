@@ -141,8 +141,19 @@ fn after_spool_after_of_silence_everything_queued_is_on_disk_and_arrives() {
     );
     let (counts, order) = arrivals(&broker.consumer().unwrap(), 2_101);
     assert_eq!(counts.len(), 2_101, "every message");
-    // Refused connections: nothing was written, nothing arrives twice.
-    assert!(counts.values().all(|&c| c == 1), "no duplicates");
+    // Refused connections: nothing was written, nothing arrives twice; but
+    // the first message, when its slow delivery was taken for an outage
+    // (purged in flight, at least once).
+    let twice: Vec<u64> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    let may_be_twice: &[u64] = if before > 0 { &[0] } else { &[] };
+    assert!(
+        twice.iter().all(|n| may_be_twice.contains(n)) && counts.values().all(|&c| c <= 2),
+        "sent twice: {twice:?}, with {before} replacement(s) before the outage"
+    );
     assert_in_order(&order);
 }
 

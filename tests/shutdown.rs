@@ -14,14 +14,17 @@ const MESSAGES: u64 = 10_000;
 const GRACE: Duration = Duration::from_secs(2);
 
 /// Queues `MESSAGES` for a broker that is down, then shuts down and drops
-/// the relayer; returns the final stats and how long it all took.
+/// the relayer; returns the final stats, how long it all took, and whether
+/// the warm-up's slow delivery was taken for an outage (with a spool: it
+/// was purged in flight, and may arrive twice).
 fn shut_down_with_the_broker_down(
     broker: &EmbeddedBroker,
     builder: relayer::Builder,
-) -> (relayer::producer::Stats, Duration) {
+) -> (relayer::producer::Stats, Duration, bool) {
     let relayer = builder.brokers(broker.bootstrap_servers()).build().unwrap();
     relayer.emit("order", "warm-up", &0).unwrap();
     relayer.flush(Duration::from_secs(30)).unwrap();
+    let warm_up_replaced = relayer.stats().replacements > 0;
     broker.down().unwrap();
     for n in 0..MESSAGES {
         relayer.emit("order", "created", &n).unwrap();
@@ -29,14 +32,14 @@ fn shut_down_with_the_broker_down(
     let started = Instant::now();
     let stats = relayer.shutdown(GRACE);
     drop(relayer);
-    (stats, started.elapsed())
+    (stats, started.elapsed(), warm_up_replaced)
 }
 
 #[test]
 fn without_a_spool_the_undelivered_fail_within_the_timeout() {
     let broker = EmbeddedBroker::start().unwrap();
     broker.create_topic("order", 1).unwrap();
-    let (stats, took) = shut_down_with_the_broker_down(&broker, Relayer::builder("logging"));
+    let (stats, took, _) = shut_down_with_the_broker_down(&broker, Relayer::builder("logging"));
     println!("shutdown without a spool: {took:?}, {stats:?}");
     assert!(took <= GRACE, "took {took:?} for {GRACE:?}");
     assert_eq!(
@@ -52,7 +55,7 @@ fn with_a_spool_the_undelivered_are_spooled_within_the_timeout_and_sent_at_next_
     broker.create_topic("order", 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let builder = Relayer::builder("logging").spool(dir.path(), 1 << 30);
-    let (stats, took) = shut_down_with_the_broker_down(&broker, builder);
+    let (stats, took, warm_up_replaced) = shut_down_with_the_broker_down(&broker, builder);
     println!("shutdown with a spool: {took:?}, {stats:?}");
     assert!(took <= GRACE, "took {took:?} for {GRACE:?}");
     assert_eq!(
@@ -79,7 +82,11 @@ fn with_a_spool_the_undelivered_are_spooled_within_the_timeout_and_sent_at_next_
         .iter()
         .map(|m| m.json())
         .partition(|event| event["event_subtype"] == "warm-up");
-    assert_eq!(warm_up.len(), 1, "the warm-up, delivered before the stop");
+    assert!(
+        warm_up.len() == 1 || warm_up.len() == 2 && warm_up_replaced,
+        "the warm-up, delivered before the stop: {} times",
+        warm_up.len()
+    );
     let payloads: Vec<u64> = created
         .iter()
         .map(|event| event["payload"].as_u64().unwrap())

@@ -11,7 +11,7 @@ mod stats;
 #[path = "support/wait.rs"]
 mod wait;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use child::Child;
 use relayer::producer::Stats;
 use relayer::record::{Outcome, RpcDetails};
 use relayer::{Relayer, Scope};
-use relayer_test::{EmbeddedBroker, ReadError};
+use relayer_test::EmbeddedBroker;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -72,6 +72,9 @@ fn an_outage_at_full_speed_loses_nothing_and_keeps_order_per_key() {
     let relayer = spooled_relayer(&broker.bootstrap_servers(), dir.path(), 1 << 30);
     request(&relayer, 99, 0);
     relayer.flush(TIMEOUT).unwrap();
+    // A slow first delivery taken for an outage: the warm-up was purged in
+    // flight, and may arrive twice (at least once).
+    let warm_up_replaced = relayer.stats().replacements > 0;
 
     const WORKERS: usize = 4;
     const REQUESTS: u64 = 5_000;
@@ -116,19 +119,37 @@ fn an_outage_at_full_speed_loses_nothing_and_keeps_order_per_key() {
 
     let consumer = broker.consumer().unwrap();
     let reading = Instant::now();
-    let records = consumer.read("logging", total as usize, TIMEOUT).unwrap();
-    println!("read {total} records in {:?}", reading.elapsed());
-    let ids: BTreeSet<String> = records
-        .iter()
-        .map(|r| r.json()["request_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len() as u64, total, "every record, once");
-    let events = consumer.read("order", total as usize, TIMEOUT).unwrap();
+    let quiet = Duration::from_secs(2);
+    let records = consumer.read_all("logging", quiet, TIMEOUT).unwrap();
+    println!("read {} records in {:?}", records.len(), reading.elapsed());
+    let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+    for record in &records {
+        let id = record.json()["request_id"].as_str().unwrap().to_owned();
+        *ids.entry(id).or_default() += 1;
+    }
+    assert_eq!(ids.len() as u64, total, "every record");
+    let may_be_twice = |id: &str| warm_up_replaced && id == "99-0";
+    for (id, count) in &ids {
+        assert!(
+            *count == 1 || *count == 2 && may_be_twice(id),
+            "record {id} {count} times"
+        );
+    }
+    let events = consumer.read_all("order", quiet, TIMEOUT).unwrap();
+    // Each event once (order per key is strict below), but the warm-up.
+    let extra = events.len() as u64 - total;
+    assert!(
+        extra == 0 || warm_up_replaced && extra == 1,
+        "{extra} events twice"
+    );
     let mut last: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for event in &events {
         let n = event.json()["payload"]["n"].as_u64().unwrap();
         let worker = event.key_str().unwrap().trim_start_matches("worker-");
         let request_id = format!("{worker}-{n}");
+        if may_be_twice(&request_id) && last.contains_key(event.key.as_ref().unwrap()) {
+            continue;
+        }
         assert_eq!(
             event.header("x-request-id"),
             Some(request_id.as_str()),
@@ -142,10 +163,6 @@ fn an_outage_at_full_speed_loses_nothing_and_keeps_order_per_key() {
         );
     }
     assert_eq!(last.len(), WORKERS + 1);
-    match consumer.read("order", total as usize + 1, Duration::from_secs(2)) {
-        Err(ReadError::Timeout { .. }) => {}
-        other => panic!("no duplicates expected: {other:?}"),
-    }
 }
 
 #[test]
