@@ -77,8 +77,9 @@ pub(super) struct Callbacks {
     /// so what it has in flight was not written either; or it is purged
     /// with a spool to take what it has in flight (at least once).
     stalled: AtomicBool,
-    /// Messages sent directly, and how long the client has been silent.
-    silence: Silence,
+    /// With a spool (none watches for an outage without one): messages
+    /// sent directly, and how long the client has been silent.
+    silence: Option<Silence>,
     /// A replayed message timed out: the client is to be replaced (said
     /// once).
     timed_out: AtomicBool,
@@ -90,13 +91,14 @@ impl Client {
         hooks: Arc<Hooks>,
         generation: u64,
     ) -> Result<Self, KafkaError> {
+        let silence = hooks.spool.as_ref().map(|_| Silence::default());
         let callbacks = Callbacks {
             hooks,
             generation,
             stall: StallWatch::default(),
             outstanding: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
-            silence: Silence::default(),
+            silence,
             timed_out: AtomicBool::new(false),
         };
         let producer = Arc::new(config.create_with_context(callbacks)?);
@@ -128,17 +130,16 @@ impl Client {
         }
         let outstanding = &callbacks.outstanding;
         outstanding.fetch_add(1, Ordering::AcqRel);
-        let bytes = if ticket == 0 {
-            spool::encoded_len(message) as u64
-        } else {
-            0
-        };
-        if ticket == 0 {
-            callbacks.silence.sent(bytes);
-        }
+        // Replayed messages are the spool's already.
+        let silence = callbacks.silence.as_ref().filter(|_| ticket == 0);
+        let bytes = silence.map_or(0, |silence| {
+            let bytes = spool::encoded_len(message) as u64;
+            silence.sent(bytes);
+            bytes
+        });
         self.producer.send(record).map_err(|(error, _)| {
-            if ticket == 0 {
-                callbacks.silence.refused(bytes);
+            if let Some(silence) = silence {
+                silence.refused(bytes);
             }
             outstanding.fetch_sub(1, Ordering::AcqRel);
             error
@@ -148,7 +149,8 @@ impl Client {
     /// What was sent directly and waits for its report, and for how long
     /// the client has not reported any.
     pub(super) fn silence(&self) -> Waiting {
-        self.producer.context().silence.waiting()
+        let silence = self.producer.context().silence.as_ref();
+        silence.map(Silence::waiting).unwrap_or_default()
     }
 
     /// Stops the polling thread and destroys the client, waiting for them
@@ -308,11 +310,9 @@ impl ProducerContext for Callbacks {
             .filter(|_| opaque & SPOOL_TICKET != 0);
         let ticket = (opaque & !SPOOL_TICKET) as u64;
         // The message leaves librdkafka and has its outcome (or goes to
-        // the next queue) in one update.
-        let update = self.hooks.counters.update();
+        // the next queue) in one update, made by `report` or the spool.
         self.report(result, replayed.map(|spool| (spool, ticket)), opaque);
-        drop(update);
-        if opaque & SPOOL_TICKET == 0 {
+        if let Some(silence) = self.silence.as_ref().filter(|_| opaque & SPOOL_TICKET == 0) {
             let message = match result {
                 Ok(message) | Err((_, message)) => message,
             };
@@ -327,7 +327,7 @@ impl ProducerContext for Callbacks {
                 headers,
                 message.payload().map_or(0, <[u8]>::len),
             );
-            self.silence.reported(bytes as u64);
+            silence.reported(bytes as u64);
         }
         // Last: settling waits for this.
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -383,8 +383,11 @@ impl Callbacks {
         // leaves librdkafka.
         let update = counters.update();
         update.dequeued(1);
-        match result {
-            Ok(_) => update.delivered(1),
+        let refused = match result {
+            Ok(_) => {
+                update.delivered(1);
+                None
+            }
             // Purged from the queue before it was ever sent (a dead client,
             // shutdown): safe to send again, without a risk of duplicates.
             // Or in flight from a stalled client, which the broker refuses.
@@ -407,15 +410,23 @@ impl Callbacks {
                     headers: &headers,
                     payload: message.payload().unwrap_or_default(),
                 };
-                lock(&self.hooks.purged).push((order, OwnedMessage::new(&purged)));
+                let mut all = lock(&self.hooks.purged);
+                let first = all.is_empty();
+                all.push((order, OwnedMessage::new(&purged)));
+                drop(all);
                 update.enqueued(1);
-                if lost_producer(*code) {
-                    // The supervisor replaces a dead client, or else hands
-                    // the message to the live one.
-                    self.report_dead(format!("a message was refused: {code}"), true);
-                }
+                (first && lost_producer(*code)).then_some(*code)
             }
-            Err((error, message)) => update.failed(message.topic(), 1, error),
+            Err((error, message)) => {
+                update.failed(message.topic(), 1, error);
+                None
+            }
+        };
+        drop(update);
+        // Once for what the supervisor will find together: it replaces a
+        // dead client, or else hands the messages to the live one.
+        if let Some(code) = refused {
+            self.report_dead(format!("a message was refused: {code}"), true);
         }
     }
 }

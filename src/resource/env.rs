@@ -75,25 +75,17 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
 /// or bytes that are not UTF-8 once decoded, are errors (a lenient decoder
 /// would keep them as they are).
 fn decode(text: &str) -> Result<String, String> {
-    let hex = |digit: u8| char::from(digit).to_digit(16);
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte != b'%' {
-            bytes.push(byte);
-            rest = tail;
-            continue;
-        }
-        match tail {
-            [high, low, tail @ ..] if hex(*high).is_some() && hex(*low).is_some() => {
-                let value = hex(*high).unwrap_or(0) << 4 | hex(*low).unwrap_or(0);
-                bytes.push(u8::try_from(value).unwrap_or(0));
-                rest = tail;
-            }
-            _ => return Err(format!("{text:?}: `%` is not followed by two hex digits")),
-        }
+    let escapes_whole = text.match_indices('%').all(|(at, _)| {
+        let digits = text.as_bytes().get(at + 1..at + 3);
+        digits.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_whole {
+        return Err(format!("{text:?}: `%` is not followed by two hex digits"));
     }
-    String::from_utf8(bytes).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(String::from)
+        .map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
 }
 
 #[cfg(test)]

@@ -284,11 +284,18 @@ impl Read for Reading {
 
 impl Seek for Reading {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Start(at) = to else {
-            unimplemented!("the spool seeks from the start")
+        let (base, offset) = match to {
+            SeekFrom::Start(at) => (0, at as i64),
+            SeekFrom::Current(offset) => (self.at, offset),
+            SeekFrom::End(offset) => {
+                let len = self.disk.fs().files.get(&self.path).map_or(0, Vec::len);
+                (len as u64, offset)
+            }
         };
-        self.at = at;
-        Ok(at)
+        self.at = base
+            .checked_add_signed(offset)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.at)
     }
 }
 
