@@ -32,6 +32,7 @@ mod harness;
 mod ledger;
 mod record;
 mod replay;
+mod retry;
 mod segment;
 mod writer;
 
@@ -619,11 +620,6 @@ impl Spool {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The first wait after a failure, or twice the last one, within `bounds`.
-fn next_backoff(last: Duration, (min, max): (Duration, Duration)) -> Duration {
-    (last * 2).clamp(min, max)
 }
 
 #[cfg(test)]

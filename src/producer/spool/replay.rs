@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::disk::ReadFile;
 use super::record::{self, Next, Record};
-use super::{Report, Spool, files, ledger, next_backoff};
+use super::retry::Retry;
+use super::{Report, Spool, files, ledger};
 use crate::producer::Message;
 
 /// What the sink did with a replayed message.
@@ -74,40 +75,11 @@ pub(super) struct Replay {
     ledgers: Retry,
 }
 
-/// When to try something that failed again.
-#[derive(Default)]
-struct Retry {
-    backoff: Duration,
-    at: Option<Instant>,
-    errors: u64,
-}
-
-impl Retry {
-    fn due(&self) -> bool {
-        self.at.is_none_or(|at| Instant::now() >= at)
-    }
-
-    /// How long until it is due.
-    fn left(&self) -> Duration {
-        self.at.map_or(Duration::ZERO, |at| {
-            at.saturating_duration_since(Instant::now())
-        })
-    }
-
-    fn succeeded(&mut self) {
-        self.backoff = Duration::ZERO;
-        self.at = None;
-    }
-
-    /// It failed with `error`: said (once per run of errors, doubling),
-    /// and tried again after a backoff.
-    fn failed(&mut self, spool: &Spool, error: &io::Error, what: &str) {
-        self.backoff = next_backoff(self.backoff, spool.tuning.backoff);
-        self.at = Some(Instant::now() + self.backoff);
-        self.errors += 1;
-        if self.errors.is_power_of_two() {
-            tracing::warn!(target: "relayer", %error, dir = %spool.dir.display(), backoff = ?self.backoff, "{what}");
-        }
+/// `retry` failed with `error`: tried again after a backoff, and said
+/// once per run of errors, doubling.
+fn failed(retry: &mut Retry, spool: &Spool, error: &io::Error, what: &str) {
+    if retry.failed(spool) {
+        tracing::warn!(target: "relayer", %error, dir = %spool.dir.display(), backoff = ?retry.backoff(), "{what}");
     }
 }
 
@@ -235,10 +207,14 @@ impl Replay {
                 }
                 Err(error) => {
                     self.input = None;
-                    self.reads
-                        .failed(spool, &error, "could not read the spool; trying again");
+                    failed(
+                        &mut self.reads,
+                        spool,
+                        &error,
+                        "could not read the spool; trying again",
+                    );
                     return Step::Wait {
-                        at_most: self.reads.backoff,
+                        at_most: self.reads.backoff(),
                         news: spool.state().news,
                     };
                 }
@@ -322,8 +298,12 @@ impl Replay {
     fn delete(&mut self, spool: &Spool, segments: &[(u64, u64)]) -> Step {
         for (sequence, end) in segments {
             if let Err(error) = spool.disk.remove(&files::path(&spool.dir, *sequence)) {
-                self.deletes
-                    .failed(spool, &error, "could not delete a delivered spool segment");
+                failed(
+                    &mut self.deletes,
+                    spool,
+                    &error,
+                    "could not delete a delivered spool segment",
+                );
                 return Step::Worked;
             }
             spool.dir_changed.store(true, Ordering::Release);
@@ -367,8 +347,12 @@ impl Replay {
                 state.ledger_dirty = true;
                 state.acks += acks;
                 drop(state);
-                self.ledgers
-                    .failed(spool, &error, "could not write the spool ledger");
+                failed(
+                    &mut self.ledgers,
+                    spool,
+                    &error,
+                    "could not write the spool ledger",
+                );
             }
         }
         Step::Worked

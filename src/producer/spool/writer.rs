@@ -9,8 +9,9 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use super::disk::WriteFile;
+use super::retry::Retry;
 use super::segment::Segment;
-use super::{Spool, State, files, next_backoff, record};
+use super::{Spool, State, files, record};
 
 /// What the writer thread is told.
 pub(super) enum Command {
@@ -57,10 +58,8 @@ pub(super) struct Writer {
     early: Option<Open>,
     /// Files written since the last sync that are no longer open.
     unsynced: Vec<Box<dyn WriteFile>>,
-    /// After a failed write: until when records are failed without trying.
-    failing_until: Option<Instant>,
-    backoff: Duration,
-    errors: u64,
+    /// After a failed write: records are failed without trying until due.
+    writes: Retry,
     /// A batch's records, one after the other: reused.
     buffer: Vec<u8>,
 }
@@ -175,9 +174,10 @@ impl Writer {
     /// that land in a segment found damaged meanwhile are written again to
     /// a new one.
     fn append(&mut self, spool: &Spool, batch: &[Vec<u8>], early: bool) {
-        let result = match self.failing_until {
-            Some(until) if Instant::now() < until => Err(None),
-            _ => self.write(spool, batch, early).map_err(Some),
+        let result = if self.writes.due() {
+            self.write(spool, batch, early).map_err(Some)
+        } else {
+            Err(None)
         };
         let result = match result {
             // Once more, to a new segment.
@@ -186,18 +186,16 @@ impl Writer {
         };
         match result {
             Ok(true) => {
-                self.failing_until = None;
-                self.backoff = Duration::ZERO;
+                self.writes.succeeded();
                 spool.wake();
             }
             Ok(false) | Err(_) => {
                 if let Err(Some(error)) = &result {
-                    self.backoff = next_backoff(self.backoff, spool.tuning.backoff);
-                    self.failing_until = Some(Instant::now() + self.backoff);
-                    spool.refuse_for(self.backoff);
-                    self.errors += 1;
-                    if self.errors.is_power_of_two() {
-                        tracing::error!(target: "relayer", %error, dir = %spool.dir.display(), backoff = ?self.backoff, "spool write failed; refusing messages meanwhile");
+                    let say = self.writes.failed(spool);
+                    let backoff = self.writes.backoff();
+                    spool.refuse_for(backoff);
+                    if say {
+                        tracing::error!(target: "relayer", %error, dir = %spool.dir.display(), ?backoff, "spool write failed; refusing messages meanwhile");
                     }
                 }
                 for record in batch {
