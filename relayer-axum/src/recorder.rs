@@ -128,12 +128,15 @@ impl Recorder {
             .copied()
             .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("(no message)");
+        // `.unwrap()` on a client's error quotes its URL: redacted like a
+        // call's error.
+        let message = self.config.redaction.query_params.urls_in(message);
         if let Some(scope) = &self.scope {
             let line = serde_json::json!({ "message": what, "panic": message });
             // A line that cannot be kept must not hide the panic's record.
             let _ = scope.relayer().error(&line);
         }
-        self.panic = Some(self.config.bounds.cut(message.into()).into_owned());
+        self.panic = Some(self.config.bounds.cut(message).into_owned());
     }
 
     /// The inner service failed without a response: the server closes the

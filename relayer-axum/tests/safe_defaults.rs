@@ -271,6 +271,39 @@ async fn a_call_error_quoting_its_url_is_redacted_like_the_url() {
     );
 }
 
+/// A client's request that fails, its error quoting `url`.
+fn fetch(url: &str) -> Result<&'static str, ClientError> {
+    Err(ClientError(url.to_owned()))
+}
+
+/// A handler that unwraps a client's error quoting a signed URL panics
+/// with that URL: the panic line, and the error of the ECS and OTLP forms,
+/// have it redacted like a call's error.
+#[tokio::test]
+async fn a_panic_quoting_a_url_is_redacted_like_a_call_error() {
+    for format in [WireFormat::Standard, WireFormat::Ecs, WireFormat::OtlpJson] {
+        let (mock, relayer) = relayer_with(format);
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    // As a handler unwraps a client's result.
+                    fetch("https://me:pw-S3CR@api.example.com/x?token=t-S3CR").unwrap()
+                }),
+            )
+            .layer(RelayerLayer::new(relayer));
+        let client = Client::new(serve(app).await);
+        assert_eq!(client.get("/").await.status, 500);
+        let records = mock.wait_for(LOGGING, 1, WAIT).await;
+        let text = String::from_utf8_lossy(&records[0].value).into_owned();
+        assert!(
+            text.contains("https://api.example.com/x?token=[redacted]"),
+            "{format:?}: the panic is recorded, redacted: {text}"
+        );
+        assert_no_secret(&mock);
+    }
+}
+
 /// Serves `app` with every request seeming to come from `peer`, as if the
 /// server were on the internet.
 async fn serve_from(peer: SocketAddr, app: Router) -> SocketAddr {
